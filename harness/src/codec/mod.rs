@@ -1,0 +1,128 @@
+//! Codecs for every framing. No sockets here: each decoder is resumable over a `BytesMut`
+//! ("need more bytes" is `Ok(None)`) and implements `tokio_util::codec::{Decoder, Encoder}`, so
+//! the same code serves our servers and clients, the proxy's transcripts, the fuzzer, the benches
+//! and anyone's `Framed`.
+//!
+//! | framing | module | reply on the wire |
+//! |---|---|---|
+//! | `naive` | [`naive`] | the bytes, nothing else |
+//! | `ready` | [`ready`] | digits, (token from the client), body |
+//! | `struct` | [`length`] | `i32` length, body |
+//! | `json` | [`json`] | `i32` length, JSON header, body |
+//! | `framed` | [`framed`] | `struct` or `json`, in both directions |
+//! | `upload` | [`upload`] | (request) `i32` length, JSON header, streamed file |
+
+pub mod error;
+pub mod framed;
+pub mod json;
+pub mod length;
+pub mod naive;
+pub mod ready;
+pub mod upload;
+
+pub use error::{CodecError, Part};
+
+use bytes::BytesMut;
+use tokio_util::codec::Decoder;
+
+/// Default largest frame body: 8 MiB.
+pub const DEFAULT_MAX_FRAME_LENGTH: usize = 8 << 20;
+/// Default largest JSON header: 64 KiB.
+pub const DEFAULT_MAX_JSON_HEADER: usize = 64 << 10;
+
+/// The TCP framings stickler knows.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Framing {
+    Naive,
+    Ready,
+    Struct,
+    Json,
+    Framed,
+    Upload,
+}
+
+impl Framing {
+    pub const ALL: [Framing; 6] = [
+        Framing::Naive,
+        Framing::Ready,
+        Framing::Struct,
+        Framing::Json,
+        Framing::Framed,
+        Framing::Upload,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Framing::Naive => "naive",
+            Framing::Ready => "ready",
+            Framing::Struct => "struct",
+            Framing::Json => "json",
+            Framing::Framed => "framed",
+            Framing::Upload => "upload",
+        }
+    }
+}
+
+impl std::fmt::Display for Framing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What a decoder made of a whole stream: the items, then the error that stopped it, if any
+/// (a stream ending inside a frame is [`CodecError::Truncated`]).
+#[derive(Debug)]
+pub struct Decoded<T, E> {
+    pub items: Vec<T>,
+    pub error: Option<E>,
+}
+
+/// Feeds `chunks` to `decoder` one at a time, as reads from a socket would arrive, decoding
+/// everything each chunk completes, then signals end of stream.
+pub fn decode_chunks<'a, D: Decoder>(
+    decoder: &mut D,
+    chunks: impl IntoIterator<Item = &'a [u8]>,
+) -> Decoded<D::Item, D::Error> {
+    let mut buf = BytesMut::new();
+    let mut items = Vec::new();
+    for chunk in chunks {
+        buf.extend_from_slice(chunk);
+        loop {
+            match decoder.decode(&mut buf) {
+                Ok(Some(item)) => items.push(item),
+                Ok(None) => break,
+                Err(e) => {
+                    return Decoded {
+                        items,
+                        error: Some(e),
+                    }
+                }
+            }
+        }
+    }
+    loop {
+        match decoder.decode_eof(&mut buf) {
+            Ok(Some(item)) => items.push(item),
+            Ok(None) => return Decoded { items, error: None },
+            Err(e) => {
+                return Decoded {
+                    items,
+                    error: Some(e),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! The `upload` request (seed 001's file example): a JSON-header frame whose body is a file.
+//!
+//! ```text
+//! +-- hlen: i32 le --+-- {"file_name": "a.txt", "file_size": N, "md5": "…"} --+-- N bytes --+
+//! ```
+//!
+//! The body is streamed: [`UploadDecoder`] yields the header, then the body in pieces as they
+//! arrive (never the whole file at once), then [`UploadItem::Done`] once the md5 matched.
+//! Only the base name of `file_name` is kept ([`safe_name`]).
+
+use bytes::{BufMut, BytesMut};
+use md5::{Digest, Md5};
+use serde_json::{Map, Value};
+use tokio_util::codec::Decoder;
+
+use super::json::{hex_digest, python_dumps, HeaderStage, JsonHeader};
+use super::length::LengthField;
+use super::{CodecError, Part, DEFAULT_MAX_JSON_HEADER};
+
+/// Default largest upload: 1 GiB.
+pub const DEFAULT_MAX_FILE_SIZE: usize = 1 << 30;
+
+/// The base name of an uploaded `file_name`, or an error for names that are unsafe to store:
+/// empty, `.`, `..`, or containing NUL. Both `/` and `\` separate directories.
+pub fn safe_name(file_name: &str) -> Result<&str, CodecError> {
+    let base = file_name.rsplit(['/', '\\']).next().unwrap_or_default();
+    if file_name.contains('\0') || base.is_empty() || base == "." || base == ".." {
+        return Err(CodecError::BadFileName(CodecError::show(
+            file_name.as_bytes(),
+        )));
+    }
+    Ok(base)
+}
+
+/// An upload's header.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UploadHeader {
+    pub file_name: String,
+    pub file_size: usize,
+    pub md5: Option<String>,
+}
+
+impl UploadHeader {
+    fn from_json(h: JsonHeader) -> Result<Self, CodecError> {
+        let file_name = match h.fields.get("file_name") {
+            Some(Value::String(s)) => s.clone(),
+            _ => return Err(CodecError::BadField { key: "file_name" }),
+        };
+        Ok(UploadHeader {
+            file_name,
+            file_size: h.size,
+            md5: h.md5,
+        })
+    }
+
+    /// The request's length field and JSON header, as Python's `json.dumps` writes them.
+    pub fn encode(&self, field: LengthField, dst: &mut BytesMut) -> Result<(), CodecError> {
+        let mut fields = Map::new();
+        fields.insert("file_name".into(), Value::from(self.file_name.clone()));
+        fields.insert("file_size".into(), Value::from(self.file_size));
+        if let Some(md5) = &self.md5 {
+            fields.insert("md5".into(), Value::from(md5.clone()));
+        }
+        let json = python_dumps(&Value::Object(fields));
+        field.write(json.len(), dst)?;
+        dst.put_slice(&json);
+        Ok(())
+    }
+}
+
+/// What [`UploadDecoder`] yields, in order: one header, body pieces, done.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UploadItem {
+    Header(UploadHeader),
+    Chunk(BytesMut),
+    /// The whole body arrived and its md5 (given here) matched the header's, if any.
+    Done {
+        md5: String,
+    },
+}
+
+enum State {
+    Header,
+    Body {
+        remaining: usize,
+        expected: JsonHeader,
+        hasher: Md5,
+    },
+}
+
+/// Streaming decoder of upload requests.
+pub struct UploadDecoder {
+    stage: HeaderStage,
+    max_file_size: usize,
+    state: State,
+}
+
+impl Default for UploadDecoder {
+    fn default() -> Self {
+        Self::new(DEFAULT_MAX_FILE_SIZE)
+    }
+}
+
+impl UploadDecoder {
+    /// A decoder refusing files over `max_file_size` before reading any of the body.
+    pub fn new(max_file_size: usize) -> Self {
+        UploadDecoder {
+            stage: HeaderStage::new(LengthField::I32_LE, DEFAULT_MAX_JSON_HEADER),
+            max_file_size,
+            state: State::Header,
+        }
+    }
+}
+
+impl Decoder for UploadDecoder {
+    type Item = UploadItem;
+    type Error = CodecError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<UploadItem>, CodecError> {
+        match &mut self.state {
+            State::Header => {
+                let Some(h) = self.stage.decode(src, self.max_file_size)? else {
+                    return Ok(None);
+                };
+                let header = UploadHeader::from_json(h.clone())?;
+                safe_name(&header.file_name)?;
+                self.state = State::Body {
+                    remaining: h.size,
+                    expected: h,
+                    hasher: Md5::new(),
+                };
+                Ok(Some(UploadItem::Header(header)))
+            }
+            State::Body { remaining: 0, .. } => {
+                let State::Body {
+                    expected, hasher, ..
+                } = std::mem::replace(&mut self.state, State::Header)
+                else {
+                    unreachable!("matched Body above");
+                };
+                let md5 = hex_digest(hasher.finalize().as_slice());
+                expected.verify(|| md5.clone())?;
+                Ok(Some(UploadItem::Done { md5 }))
+            }
+            State::Body { .. } if src.is_empty() => Ok(None),
+            State::Body {
+                remaining, hasher, ..
+            } => {
+                let piece = src.split_to(src.len().min(*remaining));
+                *remaining -= piece.len();
+                hasher.update(&piece);
+                Ok(Some(UploadItem::Chunk(piece)))
+            }
+        }
+    }
+
+    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<UploadItem>, CodecError> {
+        if let Some(item) = self.decode(src)? {
+            return Ok(Some(item));
+        }
+        let err = match &self.state {
+            State::Body {
+                remaining,
+                expected,
+                ..
+            } => Some(CodecError::Truncated {
+                part: Part::Body,
+                have: expected.size - remaining,
+                need: expected.size,
+            }),
+            State::Header => self.stage.truncated(src.len()),
+        };
+        err.map_or(Ok(None), Err)
+    }
+}

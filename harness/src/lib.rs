@@ -1,0 +1,6 @@
+//! stickler: a protocol test harness, chaos proxy and fuzzer for TCP message framing.
+//!
+//! The data path, in the order bytes travel:
+//! - [`codec`]: every framing's wire format, as resumable decoders and encoders (no IO).
+
+pub mod codec;
