@@ -4,3 +4,4 @@
 //! - [`codec`]: every framing's wire format, as resumable decoders and encoders (no IO).
 
 pub mod codec;
+pub mod check;

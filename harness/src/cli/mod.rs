@@ -1,6 +1,9 @@
 //! Flags are parsed into plain values here, then each subcommand builds what it needs.
 //! Exit codes: 0 success, 1 a check failed, 2 usage or setup error.
 
+mod check;
+mod replay;
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -15,12 +18,18 @@ use clap::{Parser, Subcommand};
                   TCP streams, and reports which framing survives which chaos."
 )]
 pub struct Cli {
+    /// With no command: the main job (`stickler report`).
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {}
+enum Command {
+    /// Measure the conformance matrix (framings x chaos profiles x workloads) on live sockets.
+    Check(check::CheckArgs),
+    /// Re-run a minimised case file and say whether its failure came back.
+    Replay(replay::ReplayArgs),
+}
 
 /// Sets up logging to stderr; `RUST_LOG` overrides the default level (`info`).
 fn init_tracing() {
@@ -35,7 +44,11 @@ fn init_tracing() {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
-    let result: anyhow::Result<ExitCode> = match cli.command {};
+    let result: anyhow::Result<ExitCode> = match cli.command {
+        None => check::main_job(),
+        Some(Command::Check(args)) => check::run(args),
+        Some(Command::Replay(args)) => replay::run(args),
+    };
     match result {
         Ok(code) => code,
         Err(e) => {

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Formatting and lints, warnings as errors, for the workspace and the fuzz crate.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+(cd fuzz && cargo fmt --all -- --check)
+echo "== cargo clippy --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The README's test command: every unit, integration, property and interop test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v python3 >/dev/null || { echo "python3 is needed for the interop peers in fixtures/peers" >&2; exit 2; }
+echo "== cargo test --workspace"
+cargo test --workspace

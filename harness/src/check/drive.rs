@@ -1,0 +1,140 @@
+//! Running a whole matrix: the built-in servers (or a target), cases in parallel, progress,
+//! minimised repros for failing cells.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::codec::Framing;
+use crate::server::{self, ServerConfig};
+use crate::service::Service;
+
+use super::matrix::CaseId;
+use super::minimise::{minimise, Budget};
+use super::run::{run_case, RunConfig};
+use super::{CellResult, MatrixReport};
+
+/// The reference servers, one per framing, on 127.0.0.1 ports chosen by the kernel.
+pub struct Servers {
+    addrs: BTreeMap<Framing, SocketAddr>,
+    cancel: CancellationToken,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Servers {
+    pub async fn start(framings: &[Framing], service: Service) -> std::io::Result<Servers> {
+        let cancel = CancellationToken::new();
+        let mut addrs = BTreeMap::new();
+        let mut tasks = Vec::new();
+        for &framing in framings {
+            let listener = TcpListener::bind("127.0.0.1:0").await?;
+            addrs.insert(framing, listener.local_addr()?);
+            let config = ServerConfig::new(framing, service);
+            let stop = cancel.clone().cancelled_owned();
+            tasks.push(tokio::spawn(async move {
+                if let Err(e) = server::run(listener, config, stop).await {
+                    tracing::error!("{framing} server stopped: {e}");
+                }
+            }));
+        }
+        Ok(Servers { addrs, cancel, tasks })
+    }
+
+    pub fn addr(&self, framing: Framing) -> Option<SocketAddr> {
+        self.addrs.get(&framing).copied()
+    }
+
+    pub async fn stop(self) {
+        self.cancel.cancel();
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+/// Where minimised case files go, and how hard to search.
+#[derive(Debug, Clone)]
+pub struct MinimiseTo {
+    pub dir: PathBuf,
+    pub budget: Budget,
+}
+
+/// How a matrix is run.
+#[derive(Debug, Clone)]
+pub struct MatrixConfig {
+    pub run: RunConfig,
+    /// Cases measured at once (1 for an external target).
+    pub concurrency: usize,
+    pub minimise: Option<MinimiseTo>,
+    pub progress: bool,
+    /// What is tested, for the report.
+    pub subject: String,
+}
+
+/// A progress bar on stderr when asked for and stderr is a terminal; hidden otherwise.
+pub fn progress_bar(len: u64, show: bool, what: &str) -> ProgressBar {
+    use std::io::IsTerminal;
+    if !show || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {elapsed} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(what.to_string());
+    bar
+}
+
+/// Measures `cases`, each against `upstream(framing)`, and minimises failing ones if asked.
+pub async fn run_matrix(
+    cases: Vec<CaseId>,
+    upstream: impl Fn(Framing) -> Option<SocketAddr>,
+    config: &MatrixConfig,
+) -> std::io::Result<MatrixReport> {
+    let started = Instant::now();
+    let bar = progress_bar(cases.len() as u64, config.progress, "check");
+    let limit = Arc::new(tokio::sync::Semaphore::new(config.concurrency.max(1)));
+    let mut set = tokio::task::JoinSet::new();
+    for (index, case) in cases.iter().copied().enumerate() {
+        let addr = upstream(case.framing)
+            .ok_or_else(|| std::io::Error::other(format!("no server for framing {}", case.framing)))?;
+        let limit = limit.clone();
+        let cfg = config.run.clone();
+        let minimise_to = config.minimise.clone();
+        let bar = bar.clone();
+        set.spawn(async move {
+            let _permit = limit.acquire_owned().await.expect("semaphore open");
+            bar.set_message(case.to_string());
+            let mut run = run_case(case, addr, &cfg).await?;
+            if let (Some(to), Some(f)) = (minimise_to, run.result.failure.as_mut()) {
+                let file = minimise(case, addr, &cfg, run.result.seed, &run.events, f.connection, f.verdict, to.budget).await;
+                f.minimised = Some(file.describe());
+                let path = file.save(&to.dir)?;
+                f.repro_command = format!("stickler replay {}", path.display());
+                f.repro = Some(path.display().to_string());
+            }
+            bar.inc(1);
+            Ok::<_, std::io::Error>((index, run.result))
+        });
+    }
+    let mut cells: Vec<(usize, CellResult)> = Vec::with_capacity(cases.len());
+    while let Some(joined) = set.join_next().await {
+        cells.push(joined.map_err(std::io::Error::other)??);
+    }
+    bar.finish_and_clear();
+    cells.sort_by_key(|(i, _)| *i);
+    Ok(MatrixReport {
+        subject: config.subject.clone(),
+        seed: config.run.seed,
+        elapsed_ms: started.elapsed().as_millis() as u64,
+        cells: cells.into_iter().map(|(_, c)| c).collect(),
+    })
+}

@@ -1,0 +1,86 @@
+//! Expected verdict tables: one line per case, `FRAMING/PROFILE/WORKLOAD pass|fail`, `#` comments.
+//! The measured matrix is compared with one like a snapshot.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use super::matrix::CaseId;
+
+/// Expected outcome per case.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExpectTable(pub BTreeMap<CaseId, bool>);
+
+#[derive(Debug, thiserror::Error)]
+#[error("line {line}: {message}")]
+pub struct ExpectError {
+    pub line: usize,
+    pub message: String,
+}
+
+impl ExpectTable {
+    pub fn parse(text: &str) -> Result<ExpectTable, ExpectError> {
+        let mut table = BTreeMap::new();
+        for (i, raw) in text.lines().enumerate() {
+            let line = raw.split('#').next().unwrap_or_default().trim();
+            if line.is_empty() {
+                continue;
+            }
+            let err = |message: String| ExpectError { line: i + 1, message };
+            let mut words = line.split_whitespace();
+            let (Some(id), Some(outcome), None) = (words.next(), words.next(), words.next()) else {
+                return Err(err(format!("expected `CASE pass|fail`, got {line:?}")));
+            };
+            let case: CaseId = id.parse().map_err(err)?;
+            let pass = match outcome {
+                "pass" => true,
+                "fail" => false,
+                other => return Err(err(format!("outcome must be pass or fail, got {other:?}"))),
+            };
+            if table.insert(case, pass).is_some() {
+                return Err(err(format!("case {case} listed twice")));
+            }
+        }
+        Ok(ExpectTable(table))
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::from("# stickler expected verdicts: CASE pass|fail\n");
+        for (case, pass) in &self.0 {
+            let _ = writeln!(out, "{case} {}", if *pass { "pass" } else { "fail" });
+        }
+        out
+    }
+
+    /// Differences between this table and `measured`: for each measured case, a line when the
+    /// outcome differs or the case is not in the table.
+    pub fn compare(&self, measured: &[(CaseId, bool)]) -> Vec<String> {
+        let word = |p: bool| if p { "pass" } else { "fail" };
+        measured
+            .iter()
+            .filter_map(|(case, pass)| match self.0.get(case) {
+                None => Some(format!("{case}: measured {} but the table has no such case", word(*pass))),
+                Some(want) if want != pass => Some(format!("{case}: expected {}, measured {}", word(*want), word(*pass))),
+                Some(_) => None,
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_renders_and_compares() {
+        let t = ExpectTable::parse("# c\nstruct/none/small pass\nnaive/none/large fail # spills\n").unwrap();
+        assert_eq!(ExpectTable::parse(&t.render()).unwrap(), t);
+        let a: CaseId = "struct/none/small".parse().unwrap();
+        let b: CaseId = "naive/none/large".parse().unwrap();
+        let c: CaseId = "ready/none/small".parse().unwrap();
+        assert!(t.compare(&[(a, true), (b, false)]).is_empty());
+        assert_eq!(t.compare(&[(a, false)]).len(), 1);
+        assert_eq!(t.compare(&[(c, true)]).len(), 1);
+        assert!(ExpectTable::parse("struct/none/small maybe").is_err());
+        assert!(ExpectTable::parse("a b c").is_err());
+    }
+}

@@ -1,0 +1,221 @@
+//! Minimising a failing case: replay the failing connection's recorded piece schedule, then
+//! shrink it — the shortest prefix of pieces that still fails, then the fewest split points
+//! within it — keeping only changes after which the same verdict comes back. The result is a
+//! case file that `stickler replay FILE` re-runs.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::proxy::record::{SchedPiece, Schedule};
+use crate::proxy::toxic::Direction;
+use crate::proxy::PieceEvent;
+
+use super::matrix::CaseId;
+use super::run::{run_connection, start_proxy, Outcome, RunConfig};
+use super::verdict::Verdict;
+use super::workload::steps;
+
+/// Version of the case file format.
+pub const CASE_FORMAT: u32 = 1;
+
+/// A replayable failing case.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CaseFile {
+    pub format: u32,
+    pub case: CaseId,
+    /// The run seed it came from, and the case's own seed.
+    pub run_seed: u64,
+    pub case_seed: u64,
+    /// Connection of the case that failed first.
+    pub connection: u64,
+    /// The verdict the replay must bring back.
+    pub verdict: Verdict,
+    /// Pieces the failing connection was written in, before and after minimising.
+    pub pieces_before: usize,
+    pub pieces_after: usize,
+    /// The piece boundaries to replay (connection 0 of a fresh proxy). A direction listed with no
+    /// pieces passes bytes through untouched; the profile's shaping toxics never apply in replay.
+    pub schedule: Schedule,
+}
+
+impl CaseFile {
+    pub fn load(path: &Path) -> Result<CaseFile, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let file: CaseFile = serde_json::from_str(&text).map_err(|e| format!("{} is not a stickler case file: {e}", path.display()))?;
+        if file.format != CASE_FORMAT {
+            return Err(format!("{}: case format {} (this stickler reads {CASE_FORMAT})", path.display(), file.format));
+        }
+        Ok(file)
+    }
+
+    /// Writes the file as `DIR/<framing>_<profile>_<workload>.json` and returns its path.
+    pub fn save(&self, dir: &Path) -> std::io::Result<PathBuf> {
+        std::fs::create_dir_all(dir)?;
+        let path = dir.join(format!("{}.json", self.case.to_string().replace('/', "_")));
+        let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
+        std::fs::write(&path, text + "\n")?;
+        Ok(path)
+    }
+
+    pub fn describe(&self) -> String {
+        format!(
+            "{} piece(s) reproduce {} (from {} recorded)",
+            self.pieces_after, self.verdict, self.pieces_before
+        )
+    }
+}
+
+/// Limits on the search.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    pub attempts: usize,
+    pub time: Duration,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget {
+            attempts: 24,
+            time: Duration::from_secs(20),
+        }
+    }
+}
+
+fn piece_count(s: &Schedule) -> usize {
+    s.streams.iter().map(|st| st.pieces.len()).sum()
+}
+
+/// Replays `schedule` on one fresh connection; the first verdict that is not ok, if any.
+pub async fn replay_once(
+    case: &CaseId,
+    upstream: SocketAddr,
+    cfg: &RunConfig,
+    case_seed: u64,
+    schedule: &Schedule,
+) -> std::io::Result<(Option<Verdict>, Vec<Outcome>)> {
+    let steps = steps(case.workload, cfg.service, case_seed)
+        .ok_or_else(|| std::io::Error::other("workload does not apply to this service"))?;
+    let (proxy, _) = start_proxy(upstream, case, case_seed, Some(schedule.clone())).await?;
+    let outcomes = run_connection(proxy.local_addr(), case.framing, cfg.service, &steps, cfg.timeout).await;
+    proxy.shutdown().await;
+    Ok((outcomes.iter().map(|o| o.verdict).find(|v| *v != Verdict::Ok), outcomes))
+}
+
+/// The schedule of connection `conn` in `events`, renumbered as connection 0.
+pub fn schedule_of(events: &[PieceEvent], conn: u64) -> Schedule {
+    let mine: Vec<PieceEvent> = events
+        .iter()
+        .filter(|e| e.conn == conn)
+        .map(|e| PieceEvent { conn: 0, ..e.clone() })
+        .collect();
+    Schedule::from_events(&mine)
+}
+
+struct Search<'a> {
+    case: &'a CaseId,
+    upstream: SocketAddr,
+    cfg: &'a RunConfig,
+    case_seed: u64,
+    want: Verdict,
+    budget: Budget,
+    attempts: usize,
+    started: Instant,
+}
+
+impl Search<'_> {
+    fn exhausted(&self) -> bool {
+        self.attempts >= self.budget.attempts || self.started.elapsed() >= self.budget.time
+    }
+
+    async fn fails(&mut self, s: &Schedule) -> bool {
+        self.attempts += 1;
+        matches!(replay_once(self.case, self.upstream, self.cfg, self.case_seed, s).await, Ok((Some(v), _)) if v == self.want)
+    }
+}
+
+fn with_pieces(s: &Schedule, dir: Direction, pieces: Vec<SchedPiece>) -> Schedule {
+    let mut s = s.clone();
+    s.set(0, dir, pieces);
+    s
+}
+
+/// Shrinks the failing connection's schedule. Returns the case file (unminimised when the
+/// failure does not come back under replay at all, with `pieces_after == pieces_before`).
+#[allow(clippy::too_many_arguments)]
+pub async fn minimise(
+    case: CaseId,
+    upstream: SocketAddr,
+    cfg: &RunConfig,
+    case_seed: u64,
+    events: &[PieceEvent],
+    conn: u64,
+    want: Verdict,
+    budget: Budget,
+) -> CaseFile {
+    let original = schedule_of(events, conn);
+    let before = piece_count(&original);
+    let mut search = Search {
+        case: &case,
+        upstream,
+        cfg,
+        case_seed,
+        want,
+        budget,
+        attempts: 0,
+        started: Instant::now(),
+    };
+    let mut best = original.clone();
+    if search.fails(&original).await {
+        for dir in Direction::BOTH {
+            let Some(pieces) = best.pieces(0, dir).map(<[SchedPiece]>::to_vec) else {
+                continue;
+            };
+            // The shortest prefix of pieces that still fails (bytes past it pass as they come).
+            let (mut lo, mut hi) = (0, pieces.len());
+            while lo < hi && !search.exhausted() {
+                let mid = (lo + hi) / 2;
+                if search.fails(&with_pieces(&best, dir, pieces[..mid].to_vec())).await {
+                    hi = mid;
+                } else {
+                    lo = mid + 1;
+                }
+            }
+            let mut kept = pieces[..hi].to_vec();
+            // The fewest split points within it: merge neighbours, last first.
+            let mut i = kept.len().saturating_sub(1);
+            while i > 0 && !search.exhausted() {
+                let mut merged = kept.clone();
+                let next = merged.remove(i);
+                merged[i - 1].len += next.len;
+                if search.fails(&with_pieces(&best, dir, merged.clone())).await {
+                    kept = merged;
+                }
+                i -= 1;
+            }
+            best = with_pieces(&best, dir, kept);
+        }
+        // Keep the minimised schedule only if it fails on each of three more replays.
+        for _ in 0..3 {
+            if !search.fails(&best).await {
+                best = original.clone();
+                break;
+            }
+        }
+    } else {
+        best = original.clone();
+    }
+    CaseFile {
+        format: CASE_FORMAT,
+        case,
+        run_seed: cfg.seed,
+        case_seed,
+        connection: conn,
+        verdict: want,
+        pieces_before: before,
+        pieces_after: piece_count(&best),
+        schedule: best,
+    }
+}

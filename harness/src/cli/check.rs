@@ -1,0 +1,222 @@
+//! `stickler check`: the conformance matrix, against the built-in servers or a target server.
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::Args;
+
+use stickler::check::drive::{run_matrix, MatrixConfig, MinimiseTo, Servers};
+use stickler::check::expect::ExpectTable;
+use stickler::check::matrix::{cases, select};
+use stickler::check::minimise::Budget;
+use stickler::check::report;
+use stickler::check::run::RunConfig;
+use stickler::check::MatrixReport;
+use stickler::codec::Framing;
+use stickler::service::Service;
+
+/// The expected verdicts of the built-in servers (PROTOCOLS.md §4, every cell).
+pub const BUILTIN_EXPECTED: &str = include_str!("../../../fixtures/expected/builtin.txt");
+
+#[derive(Debug, Args)]
+#[command(after_help = "Case IDs are FRAMING/PROFILE/WORKLOAD, e.g. struct/split-up/large; \
+    profiles: none, split-down, split-up, coalesce-down, coalesce-up, latency, combined; \
+    workloads: small, large, pipelined, upload.\n\
+    Exit status: 0 every case passed (or, with --expect, the matrix matched), 1 some case \
+    failed (or did not match), 2 usage or setup error.")]
+pub struct CheckArgs {
+    /// Test the server at ADDR instead of the built-in servers (needs --framing, one value).
+    #[arg(long, value_name = "ADDR")]
+    pub target: Option<SocketAddr>,
+    /// Framings to test (built-in: all of them by default).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub framing: Vec<Framing>,
+    /// Service the target runs (requests and expected replies follow it).
+    #[arg(long, value_enum, default_value = "cmd")]
+    pub service: Service,
+    /// Only cases whose ID matches a glob (repeatable), e.g. 'struct/*/large'.
+    #[arg(long = "cases", value_name = "GLOB")]
+    pub cases: Vec<String>,
+    /// Seed for every random choice of the proxy: the same seed replays the same chaos.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Fresh connections per case; each runs the workload once.
+    #[arg(long, default_value_t = 4)]
+    pub connections: u64,
+    /// Milliseconds one reply may take before the exchange counts as a hang.
+    #[arg(long, value_name = "MS", default_value_t = 1500)]
+    pub timeout_ms: u64,
+    /// Cases measured at once (default 8 for built-in servers, 1 for a target).
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+    /// Minimise each failing case and write a replayable case file into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub cases_dir: Option<PathBuf>,
+    /// Compare the measured pass/fail matrix with an expected table (`CASE pass|fail` lines).
+    #[arg(long, value_name = "FILE")]
+    pub expect: Option<PathBuf>,
+    /// Compare with the built-in servers' expected table (PROTOCOLS.md §4).
+    #[arg(long, conflicts_with = "expect")]
+    pub expect_builtin: bool,
+    /// Write the measured pass/fail matrix as an expected table.
+    #[arg(long, value_name = "FILE")]
+    pub write_expect: Option<PathBuf>,
+    /// Write the matrix as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Write JUnit XML (one testsuite per framing).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Write index.html and report.md (matrix, failures, repro commands, charts) into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub report: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Measures the matrix as `args` asks; returns it with the expected table to compare, if any.
+pub async fn measure(args: &CheckArgs) -> anyhow::Result<(MatrixReport, Option<ExpectTable>)> {
+    let expect = match (&args.expect, args.expect_builtin) {
+        (Some(path), _) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read expected table {}", path.display()))?;
+            Some(ExpectTable::parse(&text).with_context(|| format!("bad expected table {}", path.display()))?)
+        }
+        (None, true) => Some(ExpectTable::parse(BUILTIN_EXPECTED).context("built-in expected table")?),
+        (None, false) => None,
+    };
+    let run = RunConfig {
+        seed: args.seed,
+        connections: args.connections.max(1),
+        timeout: Duration::from_millis(args.timeout_ms.max(1)),
+        service: args.service,
+    };
+    let minimise = args.cases_dir.clone().map(|dir| MinimiseTo {
+        dir,
+        budget: Budget::default(),
+    });
+    if let Some(target) = args.target {
+        let [framing] = args.framing[..] else {
+            bail!("--target needs exactly one --framing (the framing the server at {target} speaks)");
+        };
+        let all = select(cases(&[framing]), &args.cases).context("bad --cases glob")?;
+        let all: Vec<_> = all
+            .into_iter()
+            .filter(|c| stickler::check::workload::steps(c.workload, args.service, 0).is_some())
+            .collect();
+        if all.is_empty() {
+            bail!("no case matches --cases {:?} for framing {framing}", args.cases);
+        }
+        let config = MatrixConfig {
+            run,
+            concurrency: args.concurrency.unwrap_or(1),
+            minimise,
+            progress: !args.quiet,
+            subject: format!("server at {target} ({framing}, {})", args.service.name()),
+        };
+        let report = run_matrix(all, |_| Some(target), &config).await?;
+        return Ok((report, expect));
+    }
+    if args.service != Service::Cmd {
+        bail!("the built-in servers run the cmd service; --service applies to --target");
+    }
+    let framings = if args.framing.is_empty() { Framing::ALL.to_vec() } else { args.framing.clone() };
+    let all = select(cases(&framings), &args.cases).context("bad --cases glob")?;
+    if all.is_empty() {
+        bail!("no case matches --cases {:?}", args.cases);
+    }
+    let servers = Servers::start(&framings, Service::Cmd).await.context("cannot start the built-in servers")?;
+    let config = MatrixConfig {
+        run,
+        concurrency: args.concurrency.unwrap_or(8),
+        minimise,
+        progress: !args.quiet,
+        subject: "built-in servers".into(),
+    };
+    let report = run_matrix(all, |f| servers.addr(f), &config).await;
+    servers.stop().await;
+    Ok((report?, expect))
+}
+
+/// Writes every output `args` asks for, prints the table, and returns the exit code.
+pub fn conclude(args: &CheckArgs, report: &MatrixReport, expect: Option<&ExpectTable>, extra: Vec<report::Section>) -> anyhow::Result<ExitCode> {
+    println!("{}", report::table(report, std::io::stdout().is_terminal()));
+    let failed = report.cells.iter().filter(|c| !c.counts.passed()).count();
+    println!(
+        "{} cases, {} passed, {} failed, in {:.1} s (seed {})",
+        report.cells.len(),
+        report.cells.len() - failed,
+        failed,
+        report.elapsed_ms as f64 / 1000.0,
+        report.seed
+    );
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(report)?;
+        std::fs::write(path, text + "\n").with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if let Some(path) = &args.junit {
+        std::fs::write(path, report::junit(report)).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if let Some(path) = &args.write_expect {
+        let table = ExpectTable(report.outcomes().into_iter().collect());
+        std::fs::write(path, table.render()).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if let Some(dir) = &args.report {
+        let mut sections = vec![report::section(report)];
+        sections.extend(extra);
+        report::write_dir(dir, "stickler report", &sections).with_context(|| format!("cannot write the report into {}", dir.display()))?;
+        println!("report written to {}", dir.join("index.html").display());
+    }
+    match expect {
+        Some(table) => {
+            let diffs = table.compare(&report.outcomes());
+            if diffs.is_empty() {
+                println!("the measured matrix matches the expected table ({} cases)", report.cells.len());
+                Ok(ExitCode::SUCCESS)
+            } else {
+                println!("the measured matrix differs from the expected table:");
+                for d in &diffs {
+                    println!("  {d}");
+                }
+                Ok(ExitCode::from(1))
+            }
+        }
+        None if failed == 0 => Ok(ExitCode::SUCCESS),
+        None => Ok(ExitCode::from(1)),
+    }
+}
+
+pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let (report, expect) = rt.block_on(measure(&args))?;
+    conclude(&args, &report, expect.as_ref(), Vec::new())
+}
+
+/// The main job: the built-in servers' matrix compared with PROTOCOLS.md §4, minimised repros,
+/// and the report in `report/`.
+pub fn main_job() -> anyhow::Result<ExitCode> {
+    let args = CheckArgs {
+        target: None,
+        framing: Vec::new(),
+        service: Service::Cmd,
+        cases: Vec::new(),
+        seed: 1,
+        connections: 4,
+        timeout_ms: 1500,
+        concurrency: None,
+        cases_dir: Some(PathBuf::from("report/cases")),
+        expect: None,
+        expect_builtin: true,
+        write_expect: None,
+        json: Some(PathBuf::from("report/matrix.json")),
+        junit: Some(PathBuf::from("report/junit.xml")),
+        report: Some(PathBuf::from("report")),
+        quiet: false,
+    };
+    std::fs::create_dir_all("report").context("cannot create report/")?;
+    run(args)
+}

@@ -1,0 +1,72 @@
+//! `stickler replay FILE`: re-runs a minimised case file and says whether its failure came back.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+
+use stickler::check::drive::Servers;
+use stickler::check::minimise::{replay_once, CaseFile};
+use stickler::check::run::RunConfig;
+use stickler::service::Service;
+
+#[derive(Debug, Args)]
+#[command(after_help = "Exit status: 0 the recorded verdict came back, 1 it did not, 2 usage or setup error.")]
+pub struct ReplayArgs {
+    /// A case file written by `stickler check --cases-dir DIR`.
+    pub file: PathBuf,
+    /// Replay against the server at ADDR instead of a built-in server.
+    #[arg(long, value_name = "ADDR")]
+    pub target: Option<SocketAddr>,
+    /// Service the target runs.
+    #[arg(long, value_enum, default_value = "cmd")]
+    pub service: Service,
+    /// Milliseconds one reply may take before the exchange counts as a hang.
+    #[arg(long, value_name = "MS", default_value_t = 1500)]
+    pub timeout_ms: u64,
+}
+
+pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
+    let file = CaseFile::load(&args.file).map_err(anyhow::Error::msg)?;
+    let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    rt.block_on(async {
+        let servers = match args.target {
+            Some(_) => None,
+            None => Some(Servers::start(&[file.case.framing], Service::Cmd).await.context("cannot start the built-in server")?),
+        };
+        let upstream = match (&servers, args.target) {
+            (_, Some(t)) => t,
+            (Some(s), None) => s.addr(file.case.framing).context("built-in server missing")?,
+            (None, None) => unreachable!("a server was started above"),
+        };
+        let cfg = RunConfig {
+            seed: file.run_seed,
+            timeout: Duration::from_millis(args.timeout_ms.max(1)),
+            service: args.service,
+            ..RunConfig::default()
+        };
+        let result = replay_once(&file.case, upstream, &cfg, file.case_seed, &file.schedule).await;
+        if let Some(s) = servers {
+            s.stop().await;
+        }
+        let (first, outcomes) = result.context("replay failed to run")?;
+        println!("{}: {}", file.case, file.describe());
+        for (i, o) in outcomes.iter().enumerate() {
+            println!("  exchange {i} {:?}: {} — {}", o.request, o.verdict, o.observed);
+        }
+        if first == Some(file.verdict) {
+            println!("reproduced: {}", file.verdict);
+            Ok(ExitCode::SUCCESS)
+        } else {
+            println!(
+                "not reproduced: expected {}, got {}",
+                file.verdict,
+                first.map_or("all ok".to_string(), |v| v.to_string())
+            );
+            Ok(ExitCode::from(1))
+        }
+    })
+}
