@@ -1,6 +1,9 @@
 //! Flags are parsed into plain values here, then each subcommand builds what it needs.
 //! Exit codes: 0 success, 1 a check failed, 2 usage or setup error.
 
+mod client;
+mod serve;
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -20,7 +23,12 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {}
+enum Command {
+    /// Run a reference server of one framing and service.
+    Serve(serve::ServeArgs),
+    /// Run the client of one framing: one exchange per command.
+    Client(client::ClientArgs),
+}
 
 /// Sets up logging to stderr; `RUST_LOG` overrides the default level (`info`).
 fn init_tracing() {
@@ -35,7 +43,10 @@ fn init_tracing() {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
-    let result: anyhow::Result<ExitCode> = match cli.command {};
+    let result: anyhow::Result<ExitCode> = match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Client(args) => client::run(args),
+    };
     match result {
         Ok(code) => code,
         Err(e) => {
