@@ -2,6 +2,12 @@
 //!
 //! The data path, in the order bytes travel:
 //! - [`codec`]: every framing's wire format, as resumable decoders and encoders (no IO).
+//! - [`service`]: what a request means (`cmd`, `upper`, `echo`).
+//! - [`server`]: reference servers for every framing, over a bound listener.
+//! - [`client`]: the client of each framing, recording every read it made.
 
+pub mod client;
 pub mod codec;
 pub mod check;
+pub mod server;
+pub mod service;

@@ -3,6 +3,8 @@
 
 mod check;
 mod replay;
+mod client;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -29,6 +31,10 @@ enum Command {
     Check(check::CheckArgs),
     /// Re-run a minimised case file and say whether its failure came back.
     Replay(replay::ReplayArgs),
+    /// Run a reference server of one framing and service.
+    Serve(serve::ServeArgs),
+    /// Run the client of one framing: one exchange per command.
+    Client(client::ClientArgs),
 }
 
 /// Sets up logging to stderr; `RUST_LOG` overrides the default level (`info`).
@@ -48,6 +54,8 @@ pub fn main() -> ExitCode {
         None => check::main_job(),
         Some(Command::Check(args)) => check::run(args),
         Some(Command::Replay(args)) => replay::run(args),
+        Some(Command::Serve(args)) => serve::run(args),
+        Some(Command::Client(args)) => client::run(args),
     };
     match result {
         Ok(code) => code,

@@ -12,7 +12,7 @@ use bytes::{Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
 use super::json::{JsonCodec, JsonFrame};
-use super::length::LengthCodec;
+use super::length::{LengthCodec, LengthField};
 use super::CodecError;
 
 /// Which header `framed` uses.
@@ -46,6 +46,24 @@ impl FramedCodec {
         match kind {
             HeaderKind::Struct => FramedCodec::Struct(LengthCodec::default()),
             HeaderKind::Json => FramedCodec::Json(JsonCodec::default()),
+        }
+    }
+
+    /// A codec with the given header, length field and largest body.
+    pub fn configured(kind: HeaderKind, field: LengthField, max_frame_length: usize) -> Self {
+        match kind {
+            HeaderKind::Struct => FramedCodec::Struct(
+                LengthCodec::builder()
+                    .field(field)
+                    .max_frame_length(max_frame_length)
+                    .new_codec(),
+            ),
+            HeaderKind::Json => FramedCodec::Json(
+                JsonCodec::builder()
+                    .field(field)
+                    .max_frame_length(max_frame_length)
+                    .new_codec(),
+            ),
         }
     }
 }

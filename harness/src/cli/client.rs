@@ -1,0 +1,109 @@
+//! `stickler client`: one exchange per command over one connection, as the client of a framing.
+//! Prints each reply, or with `--digest` one line `LEN MD5HEX` per reply. A protocol error or
+//! timeout ends the run with exit code 1 and a message naming the exchange and what was read.
+//! With `--framing upload` each argument is a local file to upload; the reply is the status.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+use stickler::client::{Client, ClientConfig, ClientError, ReadEvent};
+use stickler::codec::framed::HeaderKind;
+use stickler::codec::json::md5_hex;
+use stickler::codec::Framing;
+
+#[derive(Debug, Args)]
+pub struct ClientArgs {
+    /// Framing of requests and replies.
+    #[arg(long, value_enum)]
+    framing: Framing,
+    /// Server address (host:port).
+    #[arg(long)]
+    connect: SocketAddr,
+    /// Print `LEN MD5HEX` per reply instead of the reply.
+    #[arg(long)]
+    digest: bool,
+    /// Header of the `framed` framing.
+    #[arg(long, value_enum, default_value_t = HeaderKind::Struct)]
+    header: HeaderKind,
+    /// Token the `ready` client sends.
+    #[arg(long, default_value = "ready")]
+    token: String,
+    /// Seconds allowed per reply.
+    #[arg(long, default_value_t = stickler::client::DEFAULT_TIMEOUT.as_secs_f64())]
+    timeout: f64,
+    /// Commands to send, one exchange each (files to upload with `--framing upload`).
+    #[arg(required = true)]
+    commands: Vec<String>,
+}
+
+fn describe_reads(reads: &[ReadEvent]) -> String {
+    const SHOWN: usize = 8;
+    let mut parts: Vec<String> = reads
+        .iter()
+        .take(SHOWN)
+        .map(|r| format!("{}B@{:.1}ms", r.len, r.at.as_secs_f64() * 1e3))
+        .collect();
+    if reads.len() > SHOWN {
+        parts.push(format!("… {} reads in all", reads.len()));
+    }
+    if parts.is_empty() {
+        "none".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+pub fn run(args: ClientArgs) -> anyhow::Result<ExitCode> {
+    if !(args.timeout > 0.0 && args.timeout.is_finite()) {
+        anyhow::bail!("--timeout must be a positive number of seconds");
+    }
+    let config = ClientConfig::new(args.framing)
+        .header_kind(args.header)
+        .token(args.token.clone().into_bytes())
+        .timeout(Duration::from_secs_f64(args.timeout));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let mut client = Client::connect(args.connect, config).await?;
+        let mut stdout = std::io::stdout().lock();
+        for (i, command) in args.commands.iter().enumerate() {
+            let result = if args.framing == Framing::Upload {
+                let data = std::fs::read(command)
+                    .map_err(|e| anyhow::anyhow!("cannot read {command}: {e}"))?;
+                client.upload(command, &data).await
+            } else {
+                client.exchange(command.as_bytes()).await
+            };
+            match result {
+                Ok(reply) => {
+                    if args.digest {
+                        writeln!(stdout, "{} {}", reply.body.len(), md5_hex(&reply.body))?;
+                    } else {
+                        stdout.write_all(&reply.body)?;
+                    }
+                    stdout.flush()?;
+                }
+                Err(e) => {
+                    let reads = describe_reads(e.reads());
+                    eprintln!(
+                        "stickler: exchange {} ({command:?}) failed: {e} (reads: {reads})",
+                        i + 1
+                    );
+                    return Ok(exit_code(&e));
+                }
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn exit_code(e: &ClientError) -> ExitCode {
+    match e {
+        ClientError::Connect { .. } | ClientError::Unsupported { .. } => ExitCode::from(2),
+        _ => ExitCode::from(1),
+    }
+}

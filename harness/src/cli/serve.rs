@@ -1,0 +1,104 @@
+//! `stickler serve`: a reference server on a local address until Ctrl-C (or SIGTERM), which
+//! drains exchanges in flight. The first stdout line is `listening on ADDR`, with the real port
+//! when the port given is 0.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+use stickler::codec::framed::HeaderKind;
+use stickler::codec::Framing;
+use stickler::server::{self, ServerConfig};
+use stickler::service::Service;
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Framing of requests and replies.
+    #[arg(long, value_enum)]
+    framing: Framing,
+    /// What a request means.
+    #[arg(long, value_enum, default_value_t = Service::Cmd)]
+    service: Service,
+    /// Address to listen on (port 0: any free port, printed on the first line).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// Header of the `framed` framing.
+    #[arg(long, value_enum, default_value_t = HeaderKind::Struct)]
+    header: HeaderKind,
+    /// Token the `ready` server waits for.
+    #[arg(long, default_value = "ready")]
+    token: String,
+    /// Concurrent connections served; more are closed at once.
+    #[arg(long, default_value_t = server::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
+    /// Seconds a connection may stay idle.
+    #[arg(long, default_value_t = server::DEFAULT_IDLE_TIMEOUT.as_secs_f64())]
+    idle_timeout: f64,
+    /// Directory uploads are stored in (default: a temporary directory removed on exit).
+    #[arg(long)]
+    storage_dir: Option<PathBuf>,
+    /// Largest frame body, in bytes.
+    #[arg(long, default_value_t = stickler::codec::DEFAULT_MAX_FRAME_LENGTH)]
+    max_frame_length: usize,
+    /// Largest upload, in bytes.
+    #[arg(long, default_value_t = stickler::codec::upload::DEFAULT_MAX_FILE_SIZE)]
+    max_upload_size: usize,
+    /// Leave Nagle's algorithm on (TCP_NODELAY off) on accepted sockets.
+    #[arg(long)]
+    no_nodelay: bool,
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    if !(args.idle_timeout > 0.0 && args.idle_timeout.is_finite()) {
+        anyhow::bail!("--idle-timeout must be a positive number of seconds");
+    }
+    let mut config = ServerConfig::new(args.framing, args.service)
+        .header_kind(args.header)
+        .ready_token(args.token.into_bytes())
+        .max_connections(args.max_connections.max(1))
+        .idle_timeout(Duration::from_secs_f64(args.idle_timeout))
+        .max_frame_length(args.max_frame_length)
+        .max_upload_size(args.max_upload_size)
+        .nodelay(!args.no_nodelay);
+    config.storage_dir = args.storage_dir;
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
+        let addr = listener.local_addr()?;
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "listening on {addr}")?;
+        stdout.flush()?;
+        drop(stdout);
+        server::run(listener, config, shutdown_signal()).await?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    tracing::info!("shutdown requested");
+}

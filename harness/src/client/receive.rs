@@ -1,0 +1,244 @@
+//! Reading one reply, per framing, with every read recorded.
+
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::codec::Decoder;
+
+use super::{Client, ClientConfig, ClientError, Observed, ReadEvent, Reply};
+use crate::codec::framed::FramedCodec;
+use crate::codec::json::JsonCodec;
+use crate::codec::length::LengthCodec;
+use crate::codec::naive::NaiveCodec;
+use crate::codec::ready::{ReadyItem, ReadyReplyDecoder};
+use crate::codec::Framing;
+
+/// The decoder of replies that are decoded over the stream.
+pub(super) enum ReplyCodec {
+    /// `naive` and `ready` decode each reply afresh from single reads.
+    PerRead,
+    Length(LengthCodec),
+    Json(JsonCodec),
+}
+
+impl ReplyCodec {
+    pub fn new(config: &ClientConfig) -> Self {
+        let length = || {
+            LengthCodec::builder()
+                .field(config.length_field)
+                .max_frame_length(config.max_frame_length)
+                .new_codec()
+        };
+        let json = || {
+            JsonCodec::builder()
+                .field(config.length_field)
+                .max_frame_length(config.max_frame_length)
+                .new_codec()
+        };
+        match config.framing {
+            Framing::Naive | Framing::Ready => ReplyCodec::PerRead,
+            Framing::Struct | Framing::Upload => ReplyCodec::Length(length()),
+            Framing::Json => ReplyCodec::Json(json()),
+            Framing::Framed => match FramedCodec::configured(
+                config.header_kind,
+                config.length_field,
+                config.max_frame_length,
+            ) {
+                FramedCodec::Struct(c) => ReplyCodec::Length(c),
+                FramedCodec::Json(c) => ReplyCodec::Json(c),
+            },
+        }
+    }
+}
+
+/// The reads of one reply, against its deadline.
+struct Recorder {
+    start: Instant,
+    deadline: Instant,
+    reads: Vec<ReadEvent>,
+    received: BytesMut,
+}
+
+impl Recorder {
+    fn observed(&mut self) -> Observed {
+        Observed {
+            reads: std::mem::take(&mut self.reads),
+            received: std::mem::take(&mut self.received).freeze(),
+        }
+    }
+
+    fn timeout(&mut self) -> ClientError {
+        let waited = self.start.elapsed();
+        ClientError::timeout(waited, self.observed())
+    }
+}
+
+impl Client {
+    pub(super) async fn receive_since(&mut self, start: Instant) -> Result<Reply, ClientError> {
+        let mut rec = Recorder {
+            start,
+            deadline: Instant::now() + self.config.timeout,
+            reads: Vec::new(),
+            received: BytesMut::new(),
+        };
+        let mut reply = Reply {
+            body: Default::default(),
+            reads: Vec::new(),
+            header: None,
+            declared_len: None,
+            token_sent_at: None,
+            elapsed: Duration::ZERO,
+        };
+        match self.config.framing {
+            Framing::Naive => self.receive_naive(&mut rec, &mut reply).await?,
+            Framing::Ready => self.receive_ready(&mut rec, &mut reply).await?,
+            _ => self.receive_decoded(&mut rec, &mut reply).await?,
+        }
+        reply.elapsed = start.elapsed();
+        reply.reads = rec.reads;
+        Ok(reply)
+    }
+
+    /// One read call of at most `limit` bytes into `buf`, recorded.
+    async fn read(
+        &mut self,
+        rec: &mut Recorder,
+        buf: &mut BytesMut,
+        limit: usize,
+    ) -> Result<usize, ClientError> {
+        buf.reserve(limit);
+        let before = buf.len();
+        let mut limited = (&mut self.stream).take(limit as u64);
+        match tokio::time::timeout_at(rec.deadline.into(), limited.read_buf(buf)).await {
+            Err(_) => Err(rec.timeout()),
+            Ok(Err(e)) => Err(ClientError::from_io(e, rec.observed())),
+            Ok(Ok(n)) => {
+                rec.reads.push(ReadEvent {
+                    at: rec.start.elapsed(),
+                    len: n,
+                });
+                rec.received.extend_from_slice(&buf[before..]);
+                Ok(n)
+            }
+        }
+    }
+
+    /// `naive`: one read of at most `read_size` bytes is the reply.
+    async fn receive_naive(
+        &mut self,
+        rec: &mut Recorder,
+        reply: &mut Reply,
+    ) -> Result<(), ClientError> {
+        let read_size = self.config.read_size.max(1);
+        let mut buf = BytesMut::with_capacity(read_size);
+        if self.read(rec, &mut buf, read_size).await? == 0 {
+            return Err(ClientError::closed_early(0, 1, rec.observed()));
+        }
+        let mut codec = NaiveCodec::with_read_size(read_size);
+        match codec.decode(&mut buf) {
+            Ok(Some(body)) => reply.body = body.freeze(),
+            Ok(None) => return Err(ClientError::closed_early(0, 1, rec.observed())),
+            Err(e) => return Err(ClientError::from_codec(e, rec.observed())),
+        }
+        Ok(())
+    }
+
+    /// `ready`: one read is the digits; write the token; read until the body is complete,
+    /// never past it.
+    async fn receive_ready(
+        &mut self,
+        rec: &mut Recorder,
+        reply: &mut Reply,
+    ) -> Result<(), ClientError> {
+        let read_size = self.config.read_size.max(1);
+        let mut decoder = ReadyReplyDecoder::new(self.config.max_frame_length);
+        let mut buf = BytesMut::with_capacity(read_size);
+        if self.read(rec, &mut buf, read_size).await? == 0 {
+            return Err(ClientError::closed_early(0, 1, rec.observed()));
+        }
+        let len = match decoder.decode(&mut buf) {
+            Ok(Some(ReadyItem::Length(n))) => n,
+            Ok(_) => unreachable!("a non-empty read in the digits state yields the length"),
+            Err(e) => return Err(ClientError::from_codec(e, rec.observed())),
+        };
+        reply.declared_len = Some(len);
+        let token = self.config.token.clone();
+        match tokio::time::timeout_at(rec.deadline.into(), self.stream.write_all(&token)).await {
+            Err(_) => return Err(rec.timeout()),
+            Ok(Err(e)) => return Err(ClientError::from_io(e, rec.observed())),
+            Ok(Ok(())) => reply.token_sent_at = Some(rec.start.elapsed()),
+        }
+        loop {
+            match decoder.decode(&mut buf) {
+                Ok(Some(ReadyItem::Body(body))) => {
+                    reply.body = body.freeze();
+                    return Ok(());
+                }
+                Ok(_) => {}
+                Err(e) => return Err(ClientError::from_codec(e, rec.observed())),
+            }
+            let want = (len - buf.len()).min(read_size);
+            if self.read(rec, &mut buf, want).await? == 0 {
+                let err = match decoder.decode_eof(&mut buf) {
+                    Err(e) => e,
+                    Ok(_) => unreachable!("a body short of its length cannot decode at EOF"),
+                };
+                return Err(ClientError::from_codec(err, rec.observed()));
+            }
+        }
+    }
+
+    /// `struct`, `json`, `framed`, `upload`: the codec over the stream.
+    async fn receive_decoded(
+        &mut self,
+        rec: &mut Recorder,
+        reply: &mut Reply,
+    ) -> Result<(), ClientError> {
+        let read_size = self.config.read_size.max(1);
+        let mut pending = std::mem::take(&mut self.pending);
+        let result = loop {
+            let decoded = match &mut self.codec {
+                ReplyCodec::Length(c) => c
+                    .decode(&mut pending)
+                    .map(|f| f.map(|b| (b.freeze(), None))),
+                ReplyCodec::Json(c) => c
+                    .decode(&mut pending)
+                    .map(|f| f.map(|f| (f.body, Some(f.header)))),
+                ReplyCodec::PerRead => unreachable!("naive and ready read per reply"),
+            };
+            match decoded {
+                Ok(Some((body, header))) => {
+                    reply.declared_len = Some(body.len());
+                    reply.body = body;
+                    reply.header = header;
+                    break Ok(());
+                }
+                Ok(None) => {}
+                Err(e) => break Err(ClientError::from_codec(e, rec.observed())),
+            }
+            match self.read(rec, &mut pending, read_size).await {
+                Ok(0) => {
+                    let end = match &mut self.codec {
+                        ReplyCodec::Length(c) => c.decode_eof(&mut pending).map(|f| f.is_some()),
+                        ReplyCodec::Json(c) => c.decode_eof(&mut pending).map(|f| f.is_some()),
+                        ReplyCodec::PerRead => unreachable!("naive and ready read per reply"),
+                    };
+                    break Err(match end {
+                        Err(e) => ClientError::from_codec(e, rec.observed()),
+                        // Nothing of a reply arrived before the end of stream.
+                        Ok(_) => ClientError::closed_early(
+                            0,
+                            self.config.length_field.size(),
+                            rec.observed(),
+                        ),
+                    });
+                }
+                Ok(_) => {}
+                Err(e) => break Err(e),
+            }
+        };
+        self.pending = pending;
+        result
+    }
+}

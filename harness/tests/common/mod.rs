@@ -1,0 +1,191 @@
+//! Shared test helpers: in-process servers on 127.0.0.1:0, child processes killed on drop, log
+//! capture, and the Python peers' location.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use stickler::server::{self, ServerConfig};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Generous bound on anything a test waits for: a bug fails, it does not hang.
+pub const LIMIT: Duration = Duration::from_secs(20);
+
+/// A server running in this process.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    handle: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestServer {
+    pub async fn start(config: ServerConfig) -> TestServer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        let handle = tokio::spawn(server::run(listener, config, async {
+            let _ = rx.await;
+        }));
+        TestServer {
+            addr,
+            stop: Some(tx),
+            handle: Some(handle),
+        }
+    }
+
+    /// Signals shutdown and returns the task, to await the drain.
+    pub fn begin_stop(&mut self) -> JoinHandle<std::io::Result<()>> {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        self.handle.take().expect("server already stopped")
+    }
+
+    pub async fn stop(mut self) {
+        let handle = self.begin_stop();
+        tokio::time::timeout(LIMIT, handle)
+            .await
+            .expect("server drained in time")
+            .unwrap()
+            .unwrap();
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A child process killed when dropped.
+pub struct ChildGuard(pub Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts a process printing `listening on ADDR` first and returns it with the address.
+pub fn spawn_listening(mut command: Command) -> (ChildGuard, SocketAddr) {
+    let child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn server process");
+    let mut guard = ChildGuard(child);
+    let stdout = guard.0.stdout.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .parse()
+        .unwrap();
+    (guard, addr)
+}
+
+pub fn peers_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/peers")
+}
+
+/// `python3 fixtures/peers/SCRIPT ARGS...`
+pub fn python(script: &str) -> Command {
+    let mut command = Command::new("python3");
+    command.arg(peers_dir().join(script));
+    command
+}
+
+/// Runs a command to completion within [`LIMIT`], returning stdout; panics with stderr on
+/// failure.
+pub fn run_ok(mut command: Command) -> String {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let start = std::time::Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if start.elapsed() > LIMIT {
+            let _ = child.kill();
+            panic!("{command:?} did not finish within {LIMIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{command:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// `LEN MD5HEX` lines of replies, as `stickler client --digest` prints them.
+pub fn digests<'a>(replies: impl IntoIterator<Item = &'a [u8]>) -> String {
+    replies
+        .into_iter()
+        .map(|r| format!("{} {}\n", r.len(), stickler::codec::json::md5_hex(r)))
+        .collect()
+}
+
+/// Log lines written through `tracing` while the guard lives (this thread only: use a
+/// current-thread runtime so server tasks log here too).
+#[derive(Clone, Default)]
+pub struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl Logs {
+    pub fn capture() -> (Logs, tracing::subscriber::DefaultGuard) {
+        let logs = Logs::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::DEBUG)
+            .finish();
+        (logs.clone(), tracing::subscriber::set_default(subscriber))
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+
+    /// Waits until a log line contains `needle`, returning that line.
+    pub async fn wait_for(&self, needle: &str) -> String {
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(line) = self.text().lines().find(|l| l.contains(needle)) {
+                return line.to_owned();
+            }
+            assert!(
+                start.elapsed() < LIMIT,
+                "no log line containing {needle:?}; logs:\n{}",
+                self.text()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
