@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod proxy;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "stickler",
@@ -20,7 +22,10 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {}
+enum Command {
+    /// Run the chaos proxy (or, with --api, the toxiproxy HTTP API).
+    Proxy(proxy::ProxyArgs),
+}
 
 /// Sets up logging to stderr; `RUST_LOG` overrides the default level (`info`).
 fn init_tracing() {
@@ -35,7 +40,9 @@ fn init_tracing() {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
-    let result: anyhow::Result<ExitCode> = match cli.command {};
+    let result: anyhow::Result<ExitCode> = match cli.command {
+        Command::Proxy(args) => proxy::run(args),
+    };
     match result {
         Ok(code) => code,
         Err(e) => {
