@@ -53,7 +53,8 @@ impl Toxic for Latency {
     }
 }
 
-/// Throttles to `rate` KB/s: each piece waits until the bytes before it have had their time.
+/// Throttles to `rate` KB/s: each piece leaves once it and the bytes before it have had their
+/// time on the wire.
 /// Pieces are cut to at most a tenth of a second's worth, so the pace is even.
 #[derive(Debug)]
 pub struct Bandwidth {
@@ -81,9 +82,9 @@ impl Toxic for Bandwidth {
         let mut data = piece.data;
         while !data.is_empty() {
             let part = data.split_to(step.min(data.len()));
-            let at = self.next_free.map_or(arrival, |f| f.max(arrival));
             let cost = Duration::from_nanos(part.len() as u64 * 1_000_000_000 / self.bytes_per_sec);
-            self.next_free = Some(at + cost);
+            let at = self.next_free.map_or(arrival, |f| f.max(arrival)) + cost;
+            self.next_free = Some(at);
             out.pieces.push(Piece {
                 data: part,
                 at,
