@@ -115,7 +115,9 @@ async fn server_reset_reaches_the_client() {
             let mut b = [0u8; 4];
             let mut s = s;
             s.read_exact(&mut b).await.unwrap();
-            s.set_linger(Some(Duration::ZERO)).unwrap();
+            socket2::SockRef::from(&s)
+                .set_linger(Some(Duration::ZERO))
+                .unwrap();
             drop(s);
         });
         let proxy = start(addr, toxics, 0).await;
@@ -142,7 +144,9 @@ async fn client_reset_reaches_the_server() {
     let mut c = TcpStream::connect(proxy.local_addr()).await.unwrap();
     c.write_all(b"hello").await.unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
-    c.set_linger(Some(Duration::ZERO)).unwrap();
+    socket2::SockRef::from(&c)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
     drop(c);
     let (got, end) = within(server).await.unwrap();
     assert_eq!(got, b"hello");
