@@ -5,9 +5,12 @@
 //! - [`service`]: what a request means (`cmd`, `upper`, `echo`).
 //! - [`server`]: reference servers for every framing, over a bound listener.
 //! - [`client`]: the client of each framing, recording every read it made.
+//! - [`proxy`]: the chaos proxy that splits, coalesces, delays and cuts TCP streams, seeded.
+//! - [`check`]: the conformance harness: the measured verdict matrix, minimised repros, reports.
 
+pub mod check;
 pub mod client;
 pub mod codec;
-pub mod check;
+pub mod proxy;
 pub mod server;
 pub mod service;

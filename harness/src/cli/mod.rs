@@ -10,6 +10,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod proxy;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "stickler",
@@ -35,6 +37,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Run the client of one framing: one exchange per command.
     Client(client::ClientArgs),
+    /// Run the chaos proxy (or, with --api, the toxiproxy HTTP API).
+    Proxy(proxy::ProxyArgs),
 }
 
 /// Sets up logging to stderr; `RUST_LOG` overrides the default level (`info`).
@@ -56,6 +60,7 @@ pub fn main() -> ExitCode {
         Some(Command::Replay(args)) => replay::run(args),
         Some(Command::Serve(args)) => serve::run(args),
         Some(Command::Client(args)) => client::run(args),
+        Some(Command::Proxy(args)) => proxy::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,107 @@
+//! `stickler proxy`: the chaos proxy on the command line, or the toxiproxy HTTP API (`--api`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use stickler::proxy::toxic::parse::SYNTAX_HELP;
+use stickler::proxy::{api, Proxy, ProxyConfig, RecordSink, Schedule, ToxicSpec};
+
+#[derive(Debug, Args)]
+#[command(after_help = SYNTAX_HELP)]
+pub struct ProxyArgs {
+    /// Address to listen on (e.g. 127.0.0.1:9001).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// The server to relay to.
+    #[arg(long)]
+    upstream: Option<SocketAddr>,
+    /// A toxic, e.g. 'down:split=1..16,gap=1ms' (repeatable; syntax below).
+    #[arg(long = "toxic", value_name = "SPEC")]
+    toxics: Vec<ToxicSpec>,
+    /// Seed for every random choice (same seed + same bytes = same pieces and delays).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Write one JSON line per piece written to FILE.
+    #[arg(long, value_name = "FILE")]
+    record: Option<PathBuf>,
+    /// With --record: include each piece's bytes (hex).
+    #[arg(long, requires = "record")]
+    record_bytes: bool,
+    /// Replay the piece boundaries of a schedule (JSON) or a recording (JSON lines).
+    #[arg(long, value_name = "FILE")]
+    replay: Option<PathBuf>,
+    /// Leave Nagle's algorithm on (split pieces may then merge in the sender).
+    #[arg(long)]
+    no_nodelay: bool,
+    /// Serve the toxiproxy HTTP API on this address (e.g. 127.0.0.1:8474).
+    #[arg(long, value_name = "ADDR")]
+    api: Option<SocketAddr>,
+}
+
+pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
+    let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
+    rt.block_on(serve(args))
+}
+
+async fn serve(args: ProxyArgs) -> anyhow::Result<ExitCode> {
+    let single = match (args.listen, args.upstream) {
+        (Some(l), Some(u)) => Some((l, u)),
+        (None, None) if args.api.is_some() => None,
+        _ => bail!("give both --listen and --upstream (or --api alone)"),
+    };
+    let mut handle = None;
+    if let Some((listen, upstream)) = single {
+        let mut config = ProxyConfig::new(upstream);
+        config.toxics = args.toxics;
+        config.seed = args.seed;
+        config.nodelay = !args.no_nodelay;
+        if let Some(path) = &args.record {
+            config.record = Some(
+                RecordSink::file(path, args.record_bytes)
+                    .with_context(|| format!("creating {}", path.display()))?,
+            );
+        }
+        if let Some(path) = &args.replay {
+            config.replay =
+                Some(Schedule::load(path).with_context(|| format!("reading {}", path.display()))?);
+        }
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("listening on {listen}"))?;
+        let names: Vec<String> = config.toxics.iter().map(|t| t.name.clone()).collect();
+        let h = Proxy::start(listener, config);
+        eprintln!(
+            "stickler proxy: {} -> {upstream}, seed {}, toxics [{}]",
+            h.local_addr(),
+            args.seed,
+            names.join(", ")
+        );
+        handle = Some(h);
+    }
+    let api_server = match args.api {
+        Some(addr) => {
+            let server = api::ApiServer::bind(addr)
+                .await
+                .with_context(|| format!("serving the API on {addr}"))?;
+            eprintln!(
+                "stickler proxy: toxiproxy API on http://{}",
+                server.local_addr()
+            );
+            Some(server)
+        }
+        None => None,
+    };
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
+    if let Some(h) = handle {
+        h.shutdown().await;
+    }
+    if let Some(s) = api_server {
+        s.shutdown().await;
+    }
+    Ok(ExitCode::SUCCESS)
+}

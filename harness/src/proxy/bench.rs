@@ -1,0 +1,1 @@
+//! Proxy pass-through benchmark (filled in below).

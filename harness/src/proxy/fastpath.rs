@@ -1,0 +1,211 @@
+//! The path of a direction with no toxic, no recording and no replay: bytes move from one
+//! socket to the other untouched. On Linux through a pipe with splice(2), so they never enter
+//! user space; elsewhere, or when a pipe cannot be had, by a plain read/write copy.
+//!
+//! Both stop at end of stream or when `interrupt` completes (the toxic list changed), and only
+//! at a point where no byte is in flight: the caller can then switch to the toxic path.
+
+use std::future::Future;
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::io::Interest;
+use tokio::net::TcpStream;
+
+/// Why a relay stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    Eof,
+    Interrupted,
+}
+
+/// Which way to move bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// splice(2) through a pipe where available, else copy.
+    Auto,
+    /// read/write through a user-space buffer.
+    Copy,
+}
+
+/// Largest read, or splice, at once.
+const CHUNK: usize = 256 << 10;
+
+/// A pipe for splice; closed on drop.
+#[derive(Debug)]
+pub struct Pipe {
+    r: i32,
+    w: i32,
+    /// Bytes in the pipe (always 0 between calls to [`relay`]).
+    held: usize,
+}
+
+impl Pipe {
+    /// A non-blocking pipe, enlarged to 1 MiB where allowed. `None` off Linux or when out of fds.
+    pub fn new() -> Option<Pipe> {
+        #[cfg(target_os = "linux")]
+        {
+            let mut fds = [0i32; 2];
+            // SAFETY: fds is a valid array of two ints for pipe2 to fill.
+            let rc = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) };
+            if rc != 0 {
+                return None;
+            }
+            // SAFETY: fds[1] is the pipe we just created; failure only leaves the default size.
+            unsafe { libc::fcntl(fds[1], libc::F_SETPIPE_SZ, 1 << 20) };
+            Some(Pipe {
+                r: fds[0],
+                w: fds[1],
+                held: 0,
+            })
+        }
+        #[cfg(not(target_os = "linux"))]
+        None
+    }
+}
+
+impl Drop for Pipe {
+    fn drop(&mut self) {
+        // SAFETY: both fds are owned by this Pipe and closed exactly once.
+        unsafe {
+            libc::close(self.r);
+            libc::close(self.w);
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn splice(from: i32, to: i32, len: usize) -> io::Result<usize> {
+    use std::ptr::null_mut;
+    // SAFETY: plain fds, null offsets (both ends are streams); the kernel checks the rest.
+    let n = unsafe {
+        libc::splice(
+            from,
+            null_mut(),
+            to,
+            null_mut(),
+            len,
+            libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK,
+        )
+    };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// Moves bytes from `src` to `dst` until end of stream (returning [`Stop::Eof`]; `dst` is not
+/// shut down here) or until `interrupt` completes. `moved` counts the bytes.
+pub async fn relay(
+    src: &TcpStream,
+    dst: &TcpStream,
+    pipe: &mut Option<Pipe>,
+    mode: Mode,
+    interrupt: impl Future<Output = ()>,
+    moved: &AtomicU64,
+) -> io::Result<Stop> {
+    tokio::pin!(interrupt);
+    #[cfg(target_os = "linux")]
+    if mode == Mode::Auto {
+        if pipe.is_none() {
+            *pipe = Pipe::new();
+        }
+        if let Some(p) = pipe.as_mut() {
+            return relay_splice(src, dst, p, interrupt, moved).await;
+        }
+    }
+    let _ = mode;
+    relay_copy(src, dst, interrupt, moved).await
+}
+
+#[cfg(target_os = "linux")]
+async fn relay_splice(
+    src: &TcpStream,
+    dst: &TcpStream,
+    pipe: &mut Pipe,
+    mut interrupt: std::pin::Pin<&mut impl Future<Output = ()>>,
+    moved: &AtomicU64,
+) -> io::Result<Stop> {
+    use std::os::fd::AsRawFd;
+    let (sfd, dfd) = (src.as_raw_fd(), dst.as_raw_fd());
+    loop {
+        debug_assert_eq!(pipe.held, 0);
+        // Try first: data is often already there, and readiness costs a wake-up.
+        let n = match splice(sfd, pipe.w, CHUNK) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                tokio::select! {
+                    biased;
+                    _ = &mut interrupt => return Ok(Stop::Interrupted),
+                    r = src.readable() => r?,
+                }
+                match src.try_io(Interest::READABLE, || splice(sfd, pipe.w, CHUNK)) {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+            Err(e) => return Err(e),
+        };
+        if n == 0 {
+            return Ok(Stop::Eof);
+        }
+        pipe.held = n;
+        while pipe.held > 0 {
+            match splice(pipe.r, dfd, pipe.held) {
+                Ok(m) => pipe.held -= m,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    dst.writable().await?;
+                    match dst.try_io(Interest::WRITABLE, || splice(pipe.r, dfd, pipe.held)) {
+                        Ok(m) => pipe.held -= m,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        moved.fetch_add(n as u64, Ordering::Relaxed);
+    }
+}
+
+async fn relay_copy(
+    src: &TcpStream,
+    dst: &TcpStream,
+    mut interrupt: std::pin::Pin<&mut impl Future<Output = ()>>,
+    moved: &AtomicU64,
+) -> io::Result<Stop> {
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = match src.try_read(&mut buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                tokio::select! {
+                    biased;
+                    _ = &mut interrupt => return Ok(Stop::Interrupted),
+                    r = src.readable() => r?,
+                }
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        if n == 0 {
+            return Ok(Stop::Eof);
+        }
+        write_all(dst, &buf[..n]).await?;
+        moved.fetch_add(n as u64, Ordering::Relaxed);
+    }
+}
+
+/// Writes all of `buf` to a shared socket.
+pub async fn write_all(dst: &TcpStream, mut buf: &[u8]) -> io::Result<()> {
+    while !buf.is_empty() {
+        match dst.try_write(buf) {
+            Ok(n) => buf = &buf[n..],
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => dst.writable().await?,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,412 @@
+//! One direction of one connection: the toxics in order ([`Pipeline`]) and the loop that reads,
+//! runs bytes through them, and writes each resulting piece as one write at its time ([`pump`]).
+//!
+//! A direction with no toxic, no recording and no replay takes the fast path instead
+//! ([`super::fastpath`]). When the toxic list changes, what the old toxics hold is released and
+//! the pipeline is rebuilt in place: nothing waits on a lock or a channel that a toxic owns, so a
+//! change never stalls the stream.
+
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use super::conn::Conn;
+use super::fastpath::{self, Pipe, Stop};
+use super::record::{to_hex, PieceEvent};
+use super::toxic::replay::{Replay, DEFAULT_HOLD_MAX};
+use super::toxic::{Direction, Out, Piece, Toxic, ToxicSpec, Verdict};
+
+/// Bytes a direction may have read but not yet written, before it stops reading.
+pub const QUEUE_CAP: usize = 1 << 20;
+/// Largest read.
+const READ_SIZE: usize = 64 << 10;
+
+/// The toxics of one direction, in order; each one's output is the next one's input.
+#[derive(Debug, Default)]
+pub struct Pipeline {
+    stages: Vec<Box<dyn Toxic>>,
+}
+
+impl Pipeline {
+    pub fn new(stages: Vec<Box<dyn Toxic>>) -> Pipeline {
+        Pipeline { stages }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.stages.is_empty()
+    }
+
+    fn feed(
+        &mut self,
+        from: usize,
+        now: Instant,
+        pieces: Vec<Piece>,
+        rng: &mut ChaCha20Rng,
+        out: &mut Out,
+    ) {
+        let mut cur = pieces;
+        for stage in &mut self.stages[from..] {
+            let mut o = Out::default();
+            for p in cur.drain(..) {
+                stage.push(now, p, rng, &mut o);
+            }
+            if let Some(v) = o.verdict {
+                out.verdict(v);
+            }
+            cur = o.pieces;
+        }
+        out.pieces.extend(cur);
+    }
+
+    /// Runs freshly read bytes through every toxic.
+    pub fn push(&mut self, now: Instant, data: Bytes, rng: &mut ChaCha20Rng, out: &mut Out) {
+        let piece = Piece {
+            data,
+            at: now,
+            gap: Duration::ZERO,
+            toxic: "none",
+        };
+        self.feed(0, now, vec![piece], rng, out);
+    }
+
+    /// The earliest time a toxic wants to be polled.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.stages.iter().filter_map(|s| s.deadline()).min()
+    }
+
+    /// Lets every toxic whose time came release what it holds.
+    pub fn poll(&mut self, now: Instant, rng: &mut ChaCha20Rng, out: &mut Out) {
+        for i in 0..self.stages.len() {
+            if self.stages[i].deadline().is_some_and(|d| d <= now) {
+                let mut o = Out::default();
+                self.stages[i].poll(now, rng, &mut o);
+                if let Some(v) = o.verdict {
+                    out.verdict(v);
+                }
+                self.feed(i + 1, now, o.pieces, rng, out);
+            }
+        }
+    }
+
+    /// Releases everything held (end of stream, or the pipeline is being replaced).
+    pub fn flush(&mut self, now: Instant, rng: &mut ChaCha20Rng, out: &mut Out) {
+        for i in 0..self.stages.len() {
+            let mut o = Out::default();
+            self.stages[i].flush(now, &mut o);
+            if let Some(v) = o.verdict {
+                out.verdict(v);
+            }
+            self.feed(i + 1, now, o.pieces, rng, out);
+        }
+    }
+
+    pub fn close_delay(&self) -> Duration {
+        self.stages
+            .iter()
+            .map(|s| s.close_delay())
+            .max()
+            .unwrap_or_default()
+    }
+}
+
+/// The ChaCha stream of one connection and direction: `seed`, stream `4 * conn + k`.
+pub fn rng_for(seed: u64, conn: u64, k: u64) -> ChaCha20Rng {
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    rng.set_stream(conn.wrapping_mul(4).wrapping_add(k));
+    rng
+}
+
+/// State of one direction.
+struct Dir<'a> {
+    conn: &'a Conn,
+    dir: Direction,
+    src: &'a TcpStream,
+    dst: &'a TcpStream,
+    rng: ChaCha20Rng,
+    /// Toxicity draws, on their own stream so that they never shift the piece draws.
+    roll_rng: ChaCha20Rng,
+    rolls: HashMap<String, bool>,
+    replay: Option<Replay>,
+    pipeline: Pipeline,
+    queue: VecDeque<Piece>,
+    queued: usize,
+    offset: u64,
+    last_write: Option<Instant>,
+}
+
+impl Dir<'_> {
+    /// Builds the pipeline from the current toxic list. A toxic of toxicity 0 leaves no trace:
+    /// no stage, no draw.
+    fn rebuild(&mut self, specs: &[ToxicSpec], now: Instant) {
+        let replaying = self.replay.is_some();
+        let mut stages: Vec<Box<dyn Toxic>> = Vec::new();
+        for spec in specs.iter().filter(|s| s.side.applies_to(self.dir)) {
+            if spec.toxicity <= 0.0 || (replaying && spec.kind.shapes()) {
+                continue;
+            }
+            let on = if spec.toxicity >= 1.0 {
+                true
+            } else {
+                let key = format!("{}/{}", spec.name, spec.kind.type_name());
+                let rng = &mut self.roll_rng;
+                *self
+                    .rolls
+                    .entry(key)
+                    .or_insert_with(|| rng.gen_bool(spec.toxicity))
+            };
+            if on {
+                stages.push(spec.kind.build(now));
+            }
+        }
+        self.pipeline = Pipeline::new(stages);
+    }
+
+    fn fast(&self) -> bool {
+        self.pipeline.is_empty() && self.replay.is_none() && self.conn.shared.record.is_none()
+    }
+
+    fn take(&mut self, out: Out) -> Option<Verdict> {
+        for p in out.pieces {
+            if !p.data.is_empty() {
+                self.queued += p.data.len();
+                self.queue.push_back(p);
+            }
+        }
+        out.verdict
+    }
+
+    fn through(&mut self, now: Instant, data: Option<Bytes>, flush: bool) -> Option<Verdict> {
+        let mut out = Out::default();
+        let mut staged = Vec::new();
+        if let Some(r) = self.replay.as_mut() {
+            let mut o = Out::default();
+            if let Some(d) = data.clone() {
+                r.push(
+                    now,
+                    Piece {
+                        data: d,
+                        at: now,
+                        gap: Duration::ZERO,
+                        toxic: "none",
+                    },
+                    &mut self.rng,
+                    &mut o,
+                );
+            }
+            if r.deadline().is_some_and(|d| d <= now) {
+                r.poll(now, &mut self.rng, &mut o);
+            }
+            if flush {
+                r.flush(now, &mut o);
+            }
+            staged = o.pieces;
+        } else if let Some(d) = data {
+            staged.push(Piece {
+                data: d,
+                at: now,
+                gap: Duration::ZERO,
+                toxic: "none",
+            });
+        }
+        self.pipeline.feed(0, now, staged, &mut self.rng, &mut out);
+        self.pipeline.poll(now, &mut self.rng, &mut out);
+        if flush {
+            self.pipeline.flush(now, &mut self.rng, &mut out);
+        }
+        self.take(out)
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        let q = self.queue.front().map(|p| self.due(p));
+        let r = self.replay.as_ref().and_then(|r| r.deadline());
+        [q, r, self.pipeline.deadline()].into_iter().flatten().min()
+    }
+
+    /// When a queued piece may be written: its time, and its gap after the last real write.
+    fn due(&self, p: &Piece) -> Instant {
+        match self.last_write {
+            Some(l) if !p.gap.is_zero() => p.at.max(l + p.gap),
+            _ => p.at,
+        }
+    }
+
+    /// Writes every queued piece whose time has come, one write each.
+    async fn write_due(&mut self) -> io::Result<()> {
+        while let Some(p) = self.queue.front() {
+            if self.due(p) > Instant::now() {
+                break;
+            }
+            let p = self.queue.pop_front().expect("front exists");
+            fastpath::write_all(self.dst, &p.data).await?;
+            self.queued -= p.data.len();
+            let now = Instant::now();
+            let shared = &self.conn.shared;
+            shared.bytes[self.dir as usize].fetch_add(p.data.len() as u64, Ordering::Relaxed);
+            if let Some(sink) = &shared.record {
+                sink.push(PieceEvent {
+                    conn: self.conn.index,
+                    dir: self.dir,
+                    offset: self.offset,
+                    len: p.data.len(),
+                    t_us: now.duration_since(shared.start).as_micros() as u64,
+                    gap_us: self
+                        .last_write
+                        .map_or(0, |l| now.duration_since(l).as_micros() as u64),
+                    toxic: p.toxic.to_string(),
+                    data: sink.with_bytes().then(|| to_hex(&p.data)),
+                });
+            }
+            self.offset += p.data.len() as u64;
+            self.last_write = Some(now);
+        }
+        Ok(())
+    }
+
+    /// The toxic path, until end of stream (written out, `Stop::Eof`), a toxic list change
+    /// that leaves nothing for this path to do (`Stop::Interrupted`), or a verdict.
+    async fn slow(
+        &mut self,
+        watch: &mut tokio::sync::watch::Receiver<Arc<Vec<ToxicSpec>>>,
+    ) -> io::Result<Stop> {
+        let mut buf = vec![0u8; READ_SIZE];
+        let mut eof = false;
+        let mut closing = false;
+        loop {
+            self.write_due().await?;
+            if (eof || closing) && self.queue.is_empty() && self.deadline().is_none() {
+                if closing {
+                    self.conn.close(Verdict::Close);
+                    return Ok(Stop::Eof);
+                }
+                let delay = self.pipeline.close_delay();
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+                return Ok(Stop::Eof);
+            }
+            let reading = !eof && !closing && self.queued < QUEUE_CAP;
+            let wake = self.deadline();
+            let verdict = tokio::select! {
+                biased;
+                r = watch.changed(), if !eof && !closing => {
+                    let now = Instant::now();
+                    if r.is_err() {
+                        // The proxy is gone; keep going with what we have.
+                        std::future::pending::<()>().await;
+                    }
+                    let v = self.through(now, None, true);
+                    let specs = watch.borrow_and_update().clone();
+                    self.rebuild(&specs, now);
+                    if v.is_none() && self.fast() && self.queue.is_empty() {
+                        return Ok(Stop::Interrupted);
+                    }
+                    v
+                }
+                r = self.src.readable(), if reading => {
+                    r?;
+                    match self.src.try_read(&mut buf) {
+                        Ok(0) => {
+                            eof = true;
+                            self.through(Instant::now(), None, true)
+                        }
+                        Ok(n) => self.through(Instant::now(), Some(Bytes::copy_from_slice(&buf[..n])), false),
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
+                        Err(e) => return Err(e),
+                    }
+                }
+                _ = sleep_until(wake), if wake.is_some() => self.through(Instant::now(), None, false),
+            };
+            match verdict {
+                Some(Verdict::Reset) => {
+                    self.conn.close(Verdict::Reset);
+                    return Ok(Stop::Eof);
+                }
+                Some(Verdict::Close) => closing = true,
+                None => {}
+            }
+        }
+    }
+}
+
+async fn sleep_until(t: Option<Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Moves one direction until its end of stream, then half-closes `dst` (so a client's
+/// `shutdown(Write)` reaches the server while the reply still flows back).
+pub(crate) async fn pump(
+    conn: &Conn,
+    dir: Direction,
+    src: &TcpStream,
+    dst: &TcpStream,
+) -> io::Result<()> {
+    let shared = &conn.shared;
+    let mut watch = shared.toxics.subscribe();
+    let replay = shared
+        .replay
+        .as_ref()
+        .and_then(|s| s.pieces(conn.index, dir))
+        .map(|p| Replay::new(p, DEFAULT_HOLD_MAX));
+    let mut d = Dir {
+        conn,
+        dir,
+        src,
+        dst,
+        rng: rng_for(shared.seed, conn.index, dir as u64),
+        roll_rng: rng_for(shared.seed, conn.index, 2 + dir as u64),
+        rolls: HashMap::new(),
+        replay,
+        pipeline: Pipeline::default(),
+        queue: VecDeque::new(),
+        queued: 0,
+        offset: 0,
+        last_write: None,
+    };
+    let specs = watch.borrow_and_update().clone();
+    d.rebuild(&specs, Instant::now());
+    let mut pipe: Option<Pipe> = None;
+    loop {
+        let stop = if d.fast() {
+            let w = &mut watch;
+            let interrupt = async move {
+                if w.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            };
+            let stop = fastpath::relay(
+                src,
+                dst,
+                &mut pipe,
+                shared.fast_mode,
+                interrupt,
+                &shared.bytes[dir as usize],
+            )
+            .await?;
+            if stop == Stop::Interrupted {
+                let specs = watch.borrow_and_update().clone();
+                d.rebuild(&specs, Instant::now());
+            }
+            stop
+        } else {
+            d.slow(&mut watch).await?
+        };
+        if stop == Stop::Eof {
+            break;
+        }
+    }
+    if !conn.is_closing() {
+        socket2::SockRef::from(dst).shutdown(std::net::Shutdown::Write)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,287 @@
+//! Recording what the proxy wrote, and schedules to replay.
+//!
+//! Every piece written is one [`PieceEvent`] (connection, direction, offset, length, time, the
+//! toxic that shaped it, and optionally the bytes), kept in memory or written as JSON lines.
+//! [`Schedule::from_events`] turns events into the piece lengths and gaps per connection and
+//! direction; a proxy given that schedule writes exactly those piece boundaries again. A schedule
+//! is plain data, easy to build and edit by hand:
+//!
+//! ```
+//! use stickler::proxy::record::{Schedule, SchedPiece};
+//! use stickler::proxy::toxic::Direction;
+//! let mut s = Schedule::default();
+//! s.set(0, Direction::Down, [3, 1, 4].map(SchedPiece::len).to_vec());
+//! s.merge_adjacent(0, Direction::Down, 0); // pieces are now 4, 4
+//! assert_eq!(s.pieces(0, Direction::Down).unwrap().iter().map(|p| p.len).collect::<Vec<_>>(), [4, 4]);
+//! ```
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use super::toxic::Direction;
+
+/// One piece the proxy wrote.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PieceEvent {
+    /// Connection index, 0, 1, 2… in accept order.
+    pub conn: u64,
+    pub dir: Direction,
+    /// Offset of the piece's first byte in this direction's stream.
+    pub offset: u64,
+    pub len: usize,
+    /// Microseconds from the proxy's start to the write.
+    pub t_us: u64,
+    /// Microseconds since the previous piece of this connection and direction (0 for the first).
+    pub gap_us: u64,
+    /// The toxic that shaped the piece (`none`, `split`, `coalesce`, `latency`, `replay`…).
+    pub toxic: String,
+    /// The bytes, as lowercase hex, when recording with bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<String>,
+}
+
+impl PieceEvent {
+    /// The recorded bytes, if any.
+    pub fn bytes(&self) -> Option<Vec<u8>> {
+        let hex = self.data.as_ref()?;
+        if hex.len() % 2 != 0 {
+            return None;
+        }
+        (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+            .collect()
+    }
+}
+
+pub(crate) fn to_hex(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(HEX[(b >> 4) as usize] as char);
+        s.push(HEX[(b & 15) as usize] as char);
+    }
+    s
+}
+
+#[derive(Debug)]
+enum Target {
+    Memory(Vec<PieceEvent>),
+    File(BufWriter<File>),
+}
+
+/// Where events go: memory (read back with [`RecordSink::events`]) or a JSON-lines file.
+/// Clones share the same target.
+#[derive(Debug, Clone)]
+pub struct RecordSink {
+    target: Arc<Mutex<Target>>,
+    with_bytes: bool,
+}
+
+impl RecordSink {
+    pub fn memory(with_bytes: bool) -> RecordSink {
+        RecordSink {
+            target: Arc::new(Mutex::new(Target::Memory(Vec::new()))),
+            with_bytes,
+        }
+    }
+
+    /// Creates (truncates) `path`; one JSON object per line.
+    pub fn file(path: &Path, with_bytes: bool) -> io::Result<RecordSink> {
+        let f = File::create(path)?;
+        Ok(RecordSink {
+            target: Arc::new(Mutex::new(Target::File(BufWriter::new(f)))),
+            with_bytes,
+        })
+    }
+
+    pub fn with_bytes(&self) -> bool {
+        self.with_bytes
+    }
+
+    pub(crate) fn push(&self, event: PieceEvent) {
+        let mut t = self.target.lock().unwrap_or_else(|e| e.into_inner());
+        match &mut *t {
+            Target::Memory(v) => v.push(event),
+            Target::File(w) => {
+                let line = serde_json::to_string(&event).expect("event serializes");
+                if let Err(e) = writeln!(w, "{line}") {
+                    tracing::warn!("recording failed: {e}");
+                }
+            }
+        }
+    }
+
+    /// Events so far (empty for a file sink).
+    pub fn events(&self) -> Vec<PieceEvent> {
+        match &*self.target.lock().unwrap_or_else(|e| e.into_inner()) {
+            Target::Memory(v) => v.clone(),
+            Target::File(_) => Vec::new(),
+        }
+    }
+
+    pub fn flush(&self) -> io::Result<()> {
+        match &mut *self.target.lock().unwrap_or_else(|e| e.into_inner()) {
+            Target::Memory(_) => Ok(()),
+            Target::File(w) => w.flush(),
+        }
+    }
+}
+
+/// Reads a JSON-lines recording.
+pub fn read_events(path: &Path) -> Result<Vec<PieceEvent>, RecordError> {
+    let text = std::fs::read_to_string(path)?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l).map_err(|e| RecordError::BadLine {
+                line: i + 1,
+                reason: e.to_string(),
+            })
+        })
+        .collect()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("line {line} of the recording is not a piece event: {reason}")]
+    BadLine { line: usize, reason: String },
+    #[error("schedule is not valid JSON: {0}")]
+    BadSchedule(String),
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+/// One piece to write: its length, and the least time since the previous piece.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SchedPiece {
+    pub len: usize,
+    #[serde(default)]
+    pub gap_us: u64,
+}
+
+impl SchedPiece {
+    /// A piece of `len` bytes with no gap.
+    pub fn len(len: usize) -> SchedPiece {
+        SchedPiece { len, gap_us: 0 }
+    }
+}
+
+/// The piece boundaries of one connection and direction.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Stream {
+    pub conn: u64,
+    pub dir: Direction,
+    pub pieces: Vec<SchedPiece>,
+}
+
+/// Piece boundaries (and gaps) per connection and direction, to replay.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Schedule {
+    pub streams: Vec<Stream>,
+}
+
+impl Schedule {
+    /// The pieces written, in order, per connection and direction. Events need not be sorted.
+    pub fn from_events(events: &[PieceEvent]) -> Schedule {
+        let mut by: BTreeMap<(u64, Direction), Vec<&PieceEvent>> = BTreeMap::new();
+        for e in events {
+            by.entry((e.conn, e.dir)).or_default().push(e);
+        }
+        let streams = by
+            .into_iter()
+            .map(|((conn, dir), mut evs)| {
+                evs.sort_by_key(|e| e.offset);
+                Stream {
+                    conn,
+                    dir,
+                    pieces: evs
+                        .iter()
+                        .map(|e| SchedPiece {
+                            len: e.len,
+                            gap_us: e.gap_us,
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+        Schedule { streams }
+    }
+
+    pub fn pieces(&self, conn: u64, dir: Direction) -> Option<&[SchedPiece]> {
+        self.streams
+            .iter()
+            .find(|s| s.conn == conn && s.dir == dir)
+            .map(|s| &s.pieces[..])
+    }
+
+    /// Sets (replaces) the pieces of one connection and direction.
+    pub fn set(&mut self, conn: u64, dir: Direction, pieces: Vec<SchedPiece>) {
+        match self
+            .streams
+            .iter_mut()
+            .find(|s| s.conn == conn && s.dir == dir)
+        {
+            Some(s) => s.pieces = pieces,
+            None => self.streams.push(Stream { conn, dir, pieces }),
+        }
+    }
+
+    /// Merges piece `i` with piece `i + 1` (keeping the first's gap). False if there is none.
+    pub fn merge_adjacent(&mut self, conn: u64, dir: Direction, i: usize) -> bool {
+        let Some(s) = self
+            .streams
+            .iter_mut()
+            .find(|s| s.conn == conn && s.dir == dir)
+        else {
+            return false;
+        };
+        if i + 1 >= s.pieces.len() {
+            return false;
+        }
+        let next = s.pieces.remove(i + 1);
+        s.pieces[i].len += next.len;
+        true
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("schedule serializes")
+    }
+
+    pub fn from_json(text: &str) -> Result<Schedule, RecordError> {
+        serde_json::from_str(text).map_err(|e| RecordError::BadSchedule(e.to_string()))
+    }
+
+    /// Reads a schedule file: a schedule in JSON, or a JSON-lines recording.
+    pub fn load(path: &Path) -> Result<Schedule, RecordError> {
+        let text = std::fs::read_to_string(path)?;
+        match Schedule::from_json(&text) {
+            Ok(s) => Ok(s),
+            Err(_) => Ok(Schedule::from_events(&read_events(path)?)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trip() {
+        let e = PieceEvent {
+            conn: 0,
+            dir: Direction::Up,
+            offset: 0,
+            len: 3,
+            t_us: 0,
+            gap_us: 0,
+            toxic: "none".into(),
+            data: Some(to_hex(b"\x00\xffa")),
+        };
+        assert_eq!(e.bytes().unwrap(), b"\x00\xffa");
+    }
+}

@@ -1,0 +1,321 @@
+//! Toxics: one small type per kind of chaos, all behind the [`Toxic`] trait, composed per
+//! direction into a [`Pipeline`](super::pipeline::Pipeline).
+//!
+//! A toxic sees the byte stream of one direction as [`Piece`]s: bytes plus the earliest time they
+//! may be written. It may cut a piece ([`shape::Split`]), hold pieces and merge them
+//! ([`shape::Coalesce`]), move their time ([`timing::Latency`], [`timing::Bandwidth`]), or ask for
+//! the connection to be closed or reset ([`cut`]). Every random choice comes from the direction's
+//! ChaCha stream passed in, so one seed replays one run.
+//!
+//! What the user writes is a [`ToxicSpec`] (see [`parse`] for the command-line syntax, and
+//! [`ToxicKind::toxiproxy_type`] for the toxiproxy names).
+
+pub mod cut;
+pub mod parse;
+pub mod replay;
+pub mod shape;
+pub mod timing;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use rand_chacha::ChaCha20Rng;
+use tokio::time::Instant;
+
+/// Which way bytes travel: `up` = client → server, `down` = server → client.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    Up,
+    Down,
+}
+
+impl Direction {
+    pub const BOTH: [Direction; 2] = [Direction::Up, Direction::Down];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Direction::Up => "up",
+            Direction::Down => "down",
+        }
+    }
+
+    /// toxiproxy's word for the direction (`upstream` / `downstream`).
+    pub fn stream(self) -> &'static str {
+        match self {
+            Direction::Up => "upstream",
+            Direction::Down => "downstream",
+        }
+    }
+}
+
+impl std::fmt::Display for Direction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The directions a toxic applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    Up,
+    Down,
+    Both,
+}
+
+impl Side {
+    pub fn applies_to(self, d: Direction) -> bool {
+        matches!(
+            (self, d),
+            (Side::Both, _) | (Side::Up, Direction::Up) | (Side::Down, Direction::Down)
+        )
+    }
+}
+
+impl From<Direction> for Side {
+    fn from(d: Direction) -> Side {
+        match d {
+            Direction::Up => Side::Up,
+            Direction::Down => Side::Down,
+        }
+    }
+}
+
+/// Bytes on their way through a pipeline, and the earliest time they may be written.
+#[derive(Debug, Clone)]
+pub struct Piece {
+    pub data: Bytes,
+    pub at: Instant,
+    /// Least time between the previous write and this one (kept at the real write times, so a
+    /// late timer never lets two pieces leave back to back).
+    pub gap: Duration,
+    /// The last toxic that shaped this piece (`"none"` if none did).
+    pub toxic: &'static str,
+}
+
+/// What a toxic asks of the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verdict {
+    /// Write what is already through, then close both sides (FIN).
+    Close,
+    /// Close both sides at once with RST (SO_LINGER 0).
+    Reset,
+}
+
+/// What a toxic produced: pieces for the next stage, and perhaps a verdict.
+#[derive(Debug, Default)]
+pub struct Out {
+    pub pieces: Vec<Piece>,
+    pub verdict: Option<Verdict>,
+}
+
+impl Out {
+    pub fn verdict(&mut self, v: Verdict) {
+        self.verdict = self.verdict.max(Some(v));
+    }
+}
+
+/// One kind of chaos on one direction of one connection.
+///
+/// `push` takes each piece as it arrives (`now` is its arrival time); a toxic that holds bytes
+/// says when it wants to be woken with `deadline`, and releases them in `poll` or `flush`
+/// (end of stream, or the toxic list changed).
+pub trait Toxic: Send + std::fmt::Debug {
+    fn name(&self) -> &'static str;
+    fn push(&mut self, now: Instant, piece: Piece, rng: &mut ChaCha20Rng, out: &mut Out);
+    fn deadline(&self) -> Option<Instant> {
+        None
+    }
+    fn poll(&mut self, _now: Instant, _rng: &mut ChaCha20Rng, _out: &mut Out) {}
+    fn flush(&mut self, _now: Instant, _out: &mut Out) {}
+    /// How long to wait, after the stream ended and everything was written, before closing.
+    fn close_delay(&self) -> Duration {
+        Duration::ZERO
+    }
+}
+
+/// Largest `max` of a split, and `max bytes` of a coalesce: what one connection may hold.
+pub const MAX_HOLD_BYTES: usize = 4 << 20;
+/// Largest time attribute (latency, jitter, window, gap, delays): one hour.
+pub const MAX_DURATION: Duration = Duration::from_secs(3600);
+
+/// A toxic's kind and parameters.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ToxicKind {
+    /// Cut every chunk into pieces of `min..=max` bytes, `gap` apart.
+    Split {
+        min: usize,
+        max: usize,
+        gap: Duration,
+    },
+    /// Hold bytes until `window` after the first held byte, or until `max` bytes are held.
+    Coalesce { window: Duration, max: usize },
+    /// Delay every piece by `latency` ± `jitter`, order kept.
+    Latency { latency: Duration, jitter: Duration },
+    /// Throttle to `rate` KB/s (1 KB = 1000 bytes, as toxiproxy counts).
+    Bandwidth { rate: u64 },
+    /// Delay the close by `delay`.
+    SlowClose { delay: Duration },
+    /// Drop all data; close after `timeout` (zero = never: a black hole).
+    Timeout { timeout: Duration },
+    /// Reset the connection (RST) `timeout` after the toxic took effect.
+    ResetPeer { timeout: Duration },
+    /// Close after `bytes` bytes went through.
+    LimitData { bytes: u64 },
+}
+
+impl ToxicKind {
+    /// The type name, as in the command-line syntax and the HTTP API.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ToxicKind::Split { .. } => "split",
+            ToxicKind::Coalesce { .. } => "coalesce",
+            ToxicKind::Latency { .. } => "latency",
+            ToxicKind::Bandwidth { .. } => "bandwidth",
+            ToxicKind::SlowClose { .. } => "slow_close",
+            ToxicKind::Timeout { .. } => "timeout",
+            ToxicKind::ResetPeer { .. } => "reset_peer",
+            ToxicKind::LimitData { .. } => "limit_data",
+        }
+    }
+
+    /// Whether the toxic changes piece boundaries or times (replay replaces these).
+    pub fn shapes(&self) -> bool {
+        matches!(
+            self,
+            ToxicKind::Split { .. }
+                | ToxicKind::Coalesce { .. }
+                | ToxicKind::Latency { .. }
+                | ToxicKind::Bandwidth { .. }
+        )
+    }
+
+    /// Checks the parameters: a clear message for anything out of range.
+    pub fn validate(&self) -> Result<(), ToxicError> {
+        let dur = |what: &'static str, d: Duration| {
+            if d > MAX_DURATION {
+                Err(ToxicError::OutOfRange {
+                    what,
+                    detail: format!("{d:?} is over the limit of {MAX_DURATION:?}"),
+                })
+            } else {
+                Ok(())
+            }
+        };
+        match *self {
+            ToxicKind::Split { min, max, gap } => {
+                if min == 0 || min > max || max > MAX_HOLD_BYTES {
+                    return Err(ToxicError::OutOfRange {
+                        what: "split size",
+                        detail: format!(
+                            "{min}..{max}: need 1 <= min <= max <= {MAX_HOLD_BYTES} bytes"
+                        ),
+                    });
+                }
+                dur("split gap", gap)
+            }
+            ToxicKind::Coalesce { window, max } => {
+                if max == 0 || max > MAX_HOLD_BYTES {
+                    return Err(ToxicError::OutOfRange {
+                        what: "coalesce max",
+                        detail: format!("{max} bytes: need 1..={MAX_HOLD_BYTES}"),
+                    });
+                }
+                dur("coalesce window", window)
+            }
+            ToxicKind::Latency { latency, jitter } => {
+                dur("latency", latency)?;
+                dur("jitter", jitter)
+            }
+            ToxicKind::Bandwidth { rate } => {
+                if rate == 0 || rate > 100_000_000 {
+                    return Err(ToxicError::OutOfRange {
+                        what: "bandwidth rate",
+                        detail: format!(
+                            "{rate} KB/s: need 1..=100000000 (use timeout=0 to stop data)"
+                        ),
+                    });
+                }
+                Ok(())
+            }
+            ToxicKind::SlowClose { delay } => dur("slow_close delay", delay),
+            ToxicKind::Timeout { timeout } => dur("timeout", timeout),
+            ToxicKind::ResetPeer { timeout } => dur("reset_peer timeout", timeout),
+            ToxicKind::LimitData { .. } => Ok(()),
+        }
+    }
+
+    /// A fresh toxic of this kind, taking effect at `now`.
+    pub fn build(&self, now: Instant) -> Box<dyn Toxic> {
+        match *self {
+            ToxicKind::Split { min, max, gap } => Box::new(shape::Split::new(min, max, gap)),
+            ToxicKind::Coalesce { window, max } => Box::new(shape::Coalesce::new(window, max)),
+            ToxicKind::Latency { latency, jitter } => {
+                Box::new(timing::Latency::new(latency, jitter))
+            }
+            ToxicKind::Bandwidth { rate } => Box::new(timing::Bandwidth::new(rate)),
+            ToxicKind::SlowClose { delay } => Box::new(cut::SlowClose::new(delay)),
+            ToxicKind::Timeout { timeout } => Box::new(cut::Timeout::new(now, timeout)),
+            ToxicKind::ResetPeer { timeout } => Box::new(cut::ResetPeer::new(now, timeout)),
+            ToxicKind::LimitData { bytes } => Box::new(cut::LimitData::new(bytes)),
+        }
+    }
+}
+
+/// A named toxic on one or both directions, applied to each connection with probability
+/// `toxicity`. The command-line form is described in [`parse`]:
+///
+/// ```
+/// use stickler::proxy::toxic::{Direction, ToxicKind, ToxicSpec};
+/// let t: ToxicSpec = "down:split=1..16,gap=1ms".parse().unwrap();
+/// assert!(t.side.applies_to(Direction::Down));
+/// assert!(matches!(t.kind, ToxicKind::Split { min: 1, max: 16, .. }));
+/// ```
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ToxicSpec {
+    pub name: String,
+    pub side: Side,
+    pub toxicity: f64,
+    pub kind: ToxicKind,
+}
+
+impl ToxicSpec {
+    /// A toxic with toxicity 1 and the default name (`TYPE_SIDE`, e.g. `split_down`).
+    pub fn new(side: Side, kind: ToxicKind) -> ToxicSpec {
+        let side_name = match side {
+            Side::Up => "up",
+            Side::Down => "down",
+            Side::Both => "both",
+        };
+        ToxicSpec {
+            name: format!("{}_{side_name}", kind.type_name()),
+            side,
+            toxicity: 1.0,
+            kind,
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), ToxicError> {
+        if !(0.0..=1.0).contains(&self.toxicity) {
+            return Err(ToxicError::OutOfRange {
+                what: "toxicity",
+                detail: format!("{}: need 0.0..=1.0", self.toxicity),
+            });
+        }
+        self.kind.validate()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ToxicError {
+    #[error("unknown toxic type {0:?} (known: split, coalesce, latency, bandwidth, slow_close, timeout, reset_peer, limit_data, slicer)")]
+    UnknownType(String),
+    #[error("{what} out of range: {detail}")]
+    OutOfRange { what: &'static str, detail: String },
+    #[error("bad toxic {spec:?}: {reason}")]
+    Syntax { spec: String, reason: String },
+}
