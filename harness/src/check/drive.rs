@@ -43,7 +43,11 @@ impl Servers {
                 }
             }));
         }
-        Ok(Servers { addrs, cancel, tasks })
+        Ok(Servers {
+            addrs,
+            cancel,
+            tasks,
+        })
     }
 
     pub fn addr(&self, framing: Framing) -> Option<SocketAddr> {
@@ -104,8 +108,9 @@ pub async fn run_matrix(
     let limit = Arc::new(tokio::sync::Semaphore::new(config.concurrency.max(1)));
     let mut set = tokio::task::JoinSet::new();
     for (index, case) in cases.iter().copied().enumerate() {
-        let addr = upstream(case.framing)
-            .ok_or_else(|| std::io::Error::other(format!("no server for framing {}", case.framing)))?;
+        let addr = upstream(case.framing).ok_or_else(|| {
+            std::io::Error::other(format!("no server for framing {}", case.framing))
+        })?;
         let limit = limit.clone();
         let cfg = config.run.clone();
         let minimise_to = config.minimise.clone();
@@ -115,7 +120,17 @@ pub async fn run_matrix(
             bar.set_message(case.to_string());
             let mut run = run_case(case, addr, &cfg).await?;
             if let (Some(to), Some(f)) = (minimise_to, run.result.failure.as_mut()) {
-                let file = minimise(case, addr, &cfg, run.result.seed, &run.events, f.connection, f.verdict, to.budget).await;
+                let file = minimise(
+                    case,
+                    addr,
+                    &cfg,
+                    run.result.seed,
+                    &run.events,
+                    f.connection,
+                    f.verdict,
+                    to.budget,
+                )
+                .await;
                 f.minimised = Some(file.describe());
                 let path = file.save(&to.dir)?;
                 f.repro_command = format!("stickler replay {}", path.display());

@@ -25,7 +25,10 @@ impl ExpectTable {
             if line.is_empty() {
                 continue;
             }
-            let err = |message: String| ExpectError { line: i + 1, message };
+            let err = |message: String| ExpectError {
+                line: i + 1,
+                message,
+            };
             let mut words = line.split_whitespace();
             let (Some(id), Some(outcome), None) = (words.next(), words.next(), words.next()) else {
                 return Err(err(format!("expected `CASE pass|fail`, got {line:?}")));
@@ -58,8 +61,15 @@ impl ExpectTable {
         measured
             .iter()
             .filter_map(|(case, pass)| match self.0.get(case) {
-                None => Some(format!("{case}: measured {} but the table has no such case", word(*pass))),
-                Some(want) if want != pass => Some(format!("{case}: expected {}, measured {}", word(*want), word(*pass))),
+                None => Some(format!(
+                    "{case}: measured {} but the table has no such case",
+                    word(*pass)
+                )),
+                Some(want) if want != pass => Some(format!(
+                    "{case}: expected {}, measured {}",
+                    word(*want),
+                    word(*pass)
+                )),
                 Some(_) => None,
             })
             .collect()
@@ -72,7 +82,8 @@ mod tests {
 
     #[test]
     fn parses_renders_and_compares() {
-        let t = ExpectTable::parse("# c\nstruct/none/small pass\nnaive/none/large fail # spills\n").unwrap();
+        let t = ExpectTable::parse("# c\nstruct/none/small pass\nnaive/none/large fail # spills\n")
+            .unwrap();
         assert_eq!(ExpectTable::parse(&t.render()).unwrap(), t);
         let a: CaseId = "struct/none/small".parse().unwrap();
         let b: CaseId = "naive/none/large".parse().unwrap();

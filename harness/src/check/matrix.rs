@@ -52,10 +52,10 @@ pub const PROFILES: &[Profile] = &[
         name: "combined",
         toxics: &[
             "both:latency=1ms,jitter=1ms",
-            "both:split=1..8,gap=1ms",
             "both:coalesce=5ms,max=64k",
+            "both:split=1..8,gap=1ms",
         ],
-        about: "latency, splits and coalescing in both directions",
+        about: "latency, then coalescing, then splits, in both directions",
     },
 ];
 
@@ -106,7 +106,9 @@ impl FromStr for Workload {
         Workload::ALL
             .into_iter()
             .find(|w| w.name() == s)
-            .ok_or_else(|| format!("unknown workload {s:?} (known: small, large, pipelined, upload)"))
+            .ok_or_else(|| {
+                format!("unknown workload {s:?} (known: small, large, pipelined, upload)")
+            })
     }
 }
 
@@ -120,7 +122,13 @@ pub struct CaseId {
 
 impl fmt::Display for CaseId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}/{}", self.framing, self.profile, self.workload.name())
+        write!(
+            f,
+            "{}/{}/{}",
+            self.framing,
+            self.profile,
+            self.workload.name()
+        )
     }
 }
 
@@ -128,11 +136,16 @@ impl FromStr for CaseId {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         let mut parts = s.split('/');
-        let (Some(f), Some(p), Some(w), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        let (Some(f), Some(p), Some(w), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
             return Err(format!("case id {s:?} is not FRAMING/PROFILE/WORKLOAD"));
         };
-        let framing = <Framing as clap::ValueEnum>::from_str(f, true).map_err(|_| format!("unknown framing {f:?}"))?;
-        let profile = profile(p).ok_or_else(|| format!("unknown profile {p:?}"))?.name;
+        let framing = <Framing as clap::ValueEnum>::from_str(f, true)
+            .map_err(|_| format!("unknown framing {f:?}"))?;
+        let profile = profile(p)
+            .ok_or_else(|| format!("unknown profile {p:?}"))?
+            .name;
         Ok(CaseId {
             framing,
             profile,
@@ -178,10 +191,17 @@ pub fn select(cases: Vec<CaseId>, globs: &[String]) -> Result<Vec<CaseId>, globs
     }
     let mut set = globset::GlobSetBuilder::new();
     for g in globs {
-        set.add(globset::GlobBuilder::new(g).literal_separator(false).build()?);
+        set.add(
+            globset::GlobBuilder::new(g)
+                .literal_separator(false)
+                .build()?,
+        );
     }
     let set = set.build()?;
-    Ok(cases.into_iter().filter(|c| set.is_match(c.to_string())).collect())
+    Ok(cases
+        .into_iter()
+        .filter(|c| set.is_match(c.to_string()))
+        .collect())
 }
 
 /// A 64-bit seed for a case, derived from the run seed and the case ID (FNV-1a), so each case

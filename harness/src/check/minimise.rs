@@ -43,10 +43,16 @@ pub struct CaseFile {
 
 impl CaseFile {
     pub fn load(path: &Path) -> Result<CaseFile, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let file: CaseFile = serde_json::from_str(&text).map_err(|e| format!("{} is not a stickler case file: {e}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let file: CaseFile = serde_json::from_str(&text)
+            .map_err(|e| format!("{} is not a stickler case file: {e}", path.display()))?;
         if file.format != CASE_FORMAT {
-            return Err(format!("{}: case format {} (this stickler reads {CASE_FORMAT})", path.display(), file.format));
+            return Err(format!(
+                "{}: case format {} (this stickler reads {CASE_FORMAT})",
+                path.display(),
+                file.format
+            ));
         }
         Ok(file)
     }
@@ -99,9 +105,22 @@ pub async fn replay_once(
     let steps = steps(case.workload, cfg.service, case_seed)
         .ok_or_else(|| std::io::Error::other("workload does not apply to this service"))?;
     let (proxy, _) = start_proxy(upstream, case, case_seed, Some(schedule.clone())).await?;
-    let outcomes = run_connection(proxy.local_addr(), case.framing, cfg.service, &steps, cfg.timeout).await;
+    let outcomes = run_connection(
+        proxy.local_addr(),
+        case.framing,
+        cfg.service,
+        &steps,
+        cfg.timeout,
+    )
+    .await;
     proxy.shutdown().await;
-    Ok((outcomes.iter().map(|o| o.verdict).find(|v| *v != Verdict::Ok), outcomes))
+    Ok((
+        outcomes
+            .iter()
+            .map(|o| o.verdict)
+            .find(|v| *v != Verdict::Ok),
+        outcomes,
+    ))
 }
 
 /// The schedule of connection `conn` in `events`, renumbered as connection 0.
@@ -109,7 +128,10 @@ pub fn schedule_of(events: &[PieceEvent], conn: u64) -> Schedule {
     let mine: Vec<PieceEvent> = events
         .iter()
         .filter(|e| e.conn == conn)
-        .map(|e| PieceEvent { conn: 0, ..e.clone() })
+        .map(|e| PieceEvent {
+            conn: 0,
+            ..e.clone()
+        })
         .collect();
     Schedule::from_events(&mine)
 }
@@ -177,7 +199,10 @@ pub async fn minimise(
             let (mut lo, mut hi) = (0, pieces.len());
             while lo < hi && !search.exhausted() {
                 let mid = (lo + hi) / 2;
-                if search.fails(&with_pieces(&best, dir, pieces[..mid].to_vec())).await {
+                if search
+                    .fails(&with_pieces(&best, dir, pieces[..mid].to_vec()))
+                    .await
+                {
                     hi = mid;
                 } else {
                     lo = mid + 1;

@@ -63,7 +63,13 @@ impl Failure {
     pub fn describe(&self) -> String {
         format!(
             "connection {} exchange {} ({:?}): {}; expected {} bytes, got {}; client reads {:?}",
-            self.connection, self.exchange, self.request, self.verdict, self.expected_len, self.observed, self.reads
+            self.connection,
+            self.exchange,
+            self.request,
+            self.verdict,
+            self.expected_len,
+            self.observed,
+            self.reads
         )
     }
 }
@@ -81,6 +87,9 @@ pub struct MatrixReport {
 impl MatrixReport {
     /// (case, passed) for every cell, for comparison with an expected table.
     pub fn outcomes(&self) -> Vec<(CaseId, bool)> {
-        self.cells.iter().map(|c| (c.case, c.counts.passed())).collect()
+        self.cells
+            .iter()
+            .map(|c| (c.case, c.counts.passed()))
+            .collect()
     }
 }

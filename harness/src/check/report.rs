@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, Color, Table};
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, Color as CellColor, Table};
 use plotters::prelude::*;
 
 use super::matrix::{Workload, PROFILES};
@@ -30,7 +30,11 @@ fn cell_text(cell: &CellResult) -> String {
 
 /// Rows `framing/workload`, columns the profiles.
 fn grid(report: &MatrixReport) -> Vec<(String, Vec<Option<&CellResult>>)> {
-    let mut rows: Vec<(Framing, Workload)> = report.cells.iter().map(|c| (c.case.framing, c.case.workload)).collect();
+    let mut rows: Vec<(Framing, Workload)> = report
+        .cells
+        .iter()
+        .map(|c| (c.case.framing, c.case.workload))
+        .collect();
     rows.sort();
     rows.dedup();
     rows.into_iter()
@@ -38,10 +42,9 @@ fn grid(report: &MatrixReport) -> Vec<(String, Vec<Option<&CellResult>>)> {
             let cells = PROFILES
                 .iter()
                 .map(|p| {
-                    report
-                        .cells
-                        .iter()
-                        .find(|c| c.case.framing == f && c.case.workload == w && c.case.profile == p.name)
+                    report.cells.iter().find(|c| {
+                        c.case.framing == f && c.case.workload == w && c.case.profile == p.name
+                    })
                 })
                 .collect();
             (format!("{f}/{}", w.name()), cells)
@@ -76,8 +79,8 @@ pub fn table(report: &MatrixReport, color: bool) -> String {
             }
             row.push(match cell {
                 None => Cell::new("-"),
-                Some(c) if c.counts.passed() => Cell::new(cell_text(c)).fg(Color::Green),
-                Some(c) => Cell::new(cell_text(c)).fg(Color::Red),
+                Some(c) if c.counts.passed() => Cell::new(cell_text(c)).fg(CellColor::Green),
+                Some(c) => Cell::new(cell_text(c)).fg(CellColor::Red),
             });
         }
         t.add_row(row);
@@ -94,11 +97,17 @@ fn xml_escape(s: &str) -> String {
 
 /// JUnit XML: one testsuite per framing, one testcase per cell, failed cells as `<failure>`.
 pub fn junit(report: &MatrixReport) -> String {
-    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"stickler\">\n");
+    let mut out = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"stickler\">\n",
+    );
     let mut framings: Vec<Framing> = report.cells.iter().map(|c| c.case.framing).collect();
     framings.dedup();
     for f in framings {
-        let cells: Vec<_> = report.cells.iter().filter(|c| c.case.framing == f).collect();
+        let cells: Vec<_> = report
+            .cells
+            .iter()
+            .filter(|c| c.case.framing == f)
+            .collect();
         let failures = cells.iter().filter(|c| !c.counts.passed()).count();
         let secs: f64 = cells.iter().map(|c| c.elapsed_ms as f64 / 1000.0).sum();
         let _ = writeln!(
@@ -173,7 +182,11 @@ pub fn failure_chart(report: &MatrixReport) -> Result<String, String> {
                 .label(name.clone())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color));
             chart
-                .draw_series(points.into_iter().map(|p| Circle::new(p, 3, color.filled())))
+                .draw_series(
+                    points
+                        .into_iter()
+                        .map(|p| Circle::new(p, 3, color.filled())),
+                )
                 .map_err(|e| e.to_string())?;
         }
         chart
@@ -215,7 +228,13 @@ pub fn section(report: &MatrixReport) -> Section {
     }
     md.push_str("\nProfiles:\n");
     for p in PROFILES.iter().filter(|p| profiles.contains(&p.name)) {
-        let _ = writeln!(md, "- `{}`: {} (`{}`)", p.name, p.about, p.toxics.join("`, `"));
+        let _ = writeln!(
+            md,
+            "- `{}`: {} (`{}`)",
+            p.name,
+            p.about,
+            p.toxics.join("`, `")
+        );
     }
     if !failed.is_empty() {
         md.push_str("\n### Failures\n");
@@ -229,13 +248,18 @@ pub fn section(report: &MatrixReport) -> Section {
                 }
                 let _ = writeln!(md, "- repro: `{}`", f.repro_command);
                 if !f.transcript.is_empty() {
-                    let _ = writeln!(md, "- transcript (first pieces):\n\n```\n{}\n```", f.transcript.join("\n"));
+                    let _ = writeln!(
+                        md,
+                        "- transcript (first pieces):\n\n```\n{}\n```",
+                        f.transcript.join("\n")
+                    );
                 }
             }
         }
     }
 
-    let chart = failure_chart(report).unwrap_or_else(|e| format!("<p>chart failed: {}</p>", xml_escape(&e)));
+    let chart = failure_chart(report)
+        .unwrap_or_else(|e| format!("<p>chart failed: {}</p>", xml_escape(&e)));
     let mut html = String::new();
     let _ = write!(
         html,
@@ -260,7 +284,12 @@ pub fn section(report: &MatrixReport) -> Section {
                 None => html.push_str("<td>-</td>"),
                 Some(c) => {
                     let class = if c.counts.passed() { "pass" } else { "fail" };
-                    let _ = write!(html, "<td class=\"{class}\" title=\"{}\">{}</td>", c.case, xml_escape(&cell_text(c)));
+                    let _ = write!(
+                        html,
+                        "<td class=\"{class}\" title=\"{}\">{}</td>",
+                        c.case,
+                        xml_escape(&cell_text(c))
+                    );
                 }
             }
         }
@@ -271,7 +300,12 @@ pub fn section(report: &MatrixReport) -> Section {
     if !failed.is_empty() {
         html.push_str("<h3>Failures</h3>\n");
         for c in &failed {
-            let _ = write!(html, "<h4><code>{}</code>: {}</h4><ul>", c.case, xml_escape(&c.counts.summary()));
+            let _ = write!(
+                html,
+                "<h4><code>{}</code>: {}</h4><ul>",
+                c.case,
+                xml_escape(&c.counts.summary())
+            );
             if let Some(f) = &c.failure {
                 let _ = write!(
                     html,
@@ -282,9 +316,17 @@ pub fn section(report: &MatrixReport) -> Section {
                 if let Some(m) = &f.minimised {
                     let _ = write!(html, "<li>minimised: {}</li>", xml_escape(m));
                 }
-                let _ = write!(html, "<li>repro: <code>{}</code></li>", xml_escape(&f.repro_command));
+                let _ = write!(
+                    html,
+                    "<li>repro: <code>{}</code></li>",
+                    xml_escape(&f.repro_command)
+                );
                 if !f.transcript.is_empty() {
-                    let _ = write!(html, "<li>transcript:<pre>{}</pre></li>", xml_escape(&f.transcript.join("\n")));
+                    let _ = write!(
+                        html,
+                        "<li>transcript:<pre>{}</pre></li>",
+                        xml_escape(&f.transcript.join("\n"))
+                    );
                 }
             }
             html.push_str("</ul>\n");

@@ -32,8 +32,8 @@ impl Default for RunConfig {
     fn default() -> Self {
         RunConfig {
             seed: 0,
-            connections: 4,
-            timeout: Duration::from_millis(1500),
+            connections: 2,
+            timeout: Duration::from_millis(3000),
             service: Service::Cmd,
         }
     }
@@ -52,7 +52,9 @@ pub struct Outcome {
 /// A shortened, printable view of bytes.
 pub fn show(bytes: &[u8]) -> String {
     const MAX: usize = 48;
-    let s: String = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX)]).escape_debug().collect();
+    let s: String = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX)])
+        .escape_debug()
+        .collect();
     if bytes.len() > MAX {
         format!("{} bytes: \"{s}…\"", bytes.len())
     } else {
@@ -60,7 +62,12 @@ pub fn show(bytes: &[u8]) -> String {
     }
 }
 
-fn outcome(expected: &[u8], stream: &[u8], request: String, result: &Result<Reply, ClientError>) -> Outcome {
+fn outcome(
+    expected: &[u8],
+    stream: &[u8],
+    request: String,
+    result: &Result<Reply, ClientError>,
+) -> Outcome {
     let (obs, observed, reads) = match result {
         Ok(r) => (
             Observed::Reply {
@@ -77,7 +84,11 @@ fn outcome(expected: &[u8], stream: &[u8], request: String, result: &Result<Repl
                 ClientError::Protocol { .. } => Observed::HeaderError,
                 _ => Observed::Reset,
             };
-            (obs, format!("{e} (received {})", show(e.received())), e.reads().iter().map(|r| r.len).collect())
+            (
+                obs,
+                format!("{e} (received {})", show(e.received())),
+                e.reads().iter().map(|r| r.len).collect(),
+            )
         }
     };
     Outcome {
@@ -95,7 +106,9 @@ fn upload_outcome(data: &[u8], request: String, result: &Result<Reply, ClientErr
     match result {
         Ok(r) => {
             let status: Option<serde_json::Value> = serde_json::from_slice(&r.body).ok();
-            let ok = status.as_ref().is_some_and(|s| s["ok"] == true && s["md5"] == md5.as_str());
+            let ok = status
+                .as_ref()
+                .is_some_and(|s| s["ok"] == true && s["md5"] == md5.as_str());
             Outcome {
                 verdict: if ok { Verdict::Ok } else { Verdict::WrongReply },
                 request,
@@ -153,7 +166,12 @@ pub async fn run_connection(
                     let mut v = Vec::new();
                     for req in reqs {
                         let r = client.receive().await;
-                        let o = outcome(&service.reply(req), &stream, String::from_utf8_lossy(req).into(), &r);
+                        let o = outcome(
+                            &service.reply(req),
+                            &stream,
+                            String::from_utf8_lossy(req).into(),
+                            &r,
+                        );
                         let dead = is_dead(o.verdict);
                         v.push(o);
                         if dead {
@@ -177,7 +195,10 @@ pub async fn run_connection(
 
 /// Verdicts after which the connection carries nothing more worth measuring.
 fn is_dead(v: Verdict) -> bool {
-    matches!(v, Verdict::Hang | Verdict::Reset | Verdict::ClosedEarly | Verdict::Crashed)
+    matches!(
+        v,
+        Verdict::Hang | Verdict::Reset | Verdict::ClosedEarly | Verdict::Crashed
+    )
 }
 
 /// The toxics of a profile, parsed.
@@ -185,7 +206,10 @@ pub fn profile_toxics(name: &str) -> Result<Vec<ToxicSpec>, String> {
     let p = profile(name).ok_or_else(|| format!("unknown profile {name:?}"))?;
     p.toxics
         .iter()
-        .map(|t| t.parse::<ToxicSpec>().map_err(|e| format!("profile {name}: {e}")))
+        .map(|t| {
+            t.parse::<ToxicSpec>()
+                .map_err(|e| format!("profile {name}: {e}"))
+        })
         .collect()
 }
 
@@ -203,7 +227,10 @@ pub fn transcript_lines(events: &[PieceEvent], conn: u64, max: usize) -> Vec<Str
         .filter(|e| e.conn == conn)
         .take(max)
         .map(|e| {
-            let bytes = e.bytes().map(|b| show(&b)).unwrap_or_else(|| format!("{} bytes", e.len));
+            let bytes = e
+                .bytes()
+                .map(|b| show(&b))
+                .unwrap_or_else(|| format!("{} bytes", e.len));
             format!(
                 "{:>9.3} ms {:<4} @{:<6} {:<9} {}",
                 e.t_us as f64 / 1000.0,
@@ -239,17 +266,32 @@ pub async fn start_proxy(
 }
 
 /// Measures one cell against the server at `upstream`.
-pub async fn run_case(case: CaseId, upstream: SocketAddr, cfg: &RunConfig) -> std::io::Result<CaseRun> {
+pub async fn run_case(
+    case: CaseId,
+    upstream: SocketAddr,
+    cfg: &RunConfig,
+) -> std::io::Result<CaseRun> {
     let seed = case_seed(cfg.seed, &case);
     let started = Instant::now();
     let steps = steps(case.workload, cfg.service, seed).ok_or_else(|| {
-        std::io::Error::other(format!("workload {} does not apply to service {}", case.workload.name(), cfg.service.name()))
+        std::io::Error::other(format!(
+            "workload {} does not apply to service {}",
+            case.workload.name(),
+            cfg.service.name()
+        ))
     })?;
     let (proxy, record) = start_proxy(upstream, &case, seed, None).await?;
     let mut counts = Counts::default();
     let mut failure = None;
     for conn in 0..cfg.connections {
-        let outcomes = run_connection(proxy.local_addr(), case.framing, cfg.service, &steps, cfg.timeout).await;
+        let outcomes = run_connection(
+            proxy.local_addr(),
+            case.framing,
+            cfg.service,
+            &steps,
+            cfg.timeout,
+        )
+        .await;
         for (i, o) in outcomes.into_iter().enumerate() {
             counts.add(o.verdict);
             if o.verdict != Verdict::Ok && failure.is_none() {

@@ -85,7 +85,10 @@ impl fmt::Display for Verdict {
 #[derive(Debug, Clone)]
 pub enum Observed<'a> {
     /// A reply was decoded; `declared_len` is the length its header announced, if any.
-    Reply { body: &'a [u8], declared_len: Option<usize> },
+    Reply {
+        body: &'a [u8],
+        declared_len: Option<usize>,
+    },
     /// The client's decoder refused a header (absurd length, bad digits, bad JSON, …).
     HeaderError,
     Timeout,
@@ -107,8 +110,13 @@ pub fn classify(expected: &[u8], stream: &[u8], observed: &Observed<'_>) -> Verd
         return Verdict::Ok;
     }
     let own_prefix = expected.starts_with(body);
-    if own_prefix && declared_len.is_some_and(|d| d != expected.len()) {
-        return Verdict::MisreadHeader;
+    if let Some(d) = declared_len.filter(|d| *d != expected.len()) {
+        // The length arrived cut (the first digits of the true one), or the body is ours under
+        // a wrong length: either way the header was read wrong.
+        let (got, want) = (d.to_string(), expected.len().to_string());
+        if own_prefix || want.starts_with(&got) {
+            return Verdict::MisreadHeader;
+        }
     }
     if own_prefix {
         return Verdict::Short;
@@ -182,23 +190,55 @@ mod tests {
     fn names_each_way_a_reply_goes_wrong() {
         let e = b"hello\n";
         let stream = b"hello\nhello\n";
-        assert_eq!(classify(e, stream, &reply(b"hello\n", Some(6))), Verdict::Ok);
+        assert_eq!(
+            classify(e, stream, &reply(b"hello\n", Some(6))),
+            Verdict::Ok
+        );
         assert_eq!(classify(e, stream, &reply(b"hel", None)), Verdict::Short);
-        assert_eq!(classify(e, stream, &reply(b"hel", Some(3))), Verdict::MisreadHeader);
-        assert_eq!(classify(e, stream, &reply(b"hello\nhello\n", None)), Verdict::Merged);
-        assert_eq!(classify(e, stream, &reply(b"lo\nhel", None)), Verdict::Merged);
+        assert_eq!(
+            classify(e, stream, &reply(b"hel", Some(3))),
+            Verdict::MisreadHeader
+        );
+        // `ready` digits "8893" read as "8": the next 8 bytes are digits and body.
+        let seq: Vec<u8> = (1..=2000)
+            .flat_map(|i| format!("{i}\n").into_bytes())
+            .collect();
+        assert_eq!(
+            classify(&seq, &seq, &reply(b"8931\n2\n3", Some(8))),
+            Verdict::MisreadHeader
+        );
+        assert_eq!(
+            classify(e, stream, &reply(b"hello\nhello\n", None)),
+            Verdict::Merged
+        );
+        assert_eq!(
+            classify(e, stream, &reply(b"lo\nhel", None)),
+            Verdict::Merged
+        );
         let nf = b"/bin/sh: 1: ech: not found\n";
-        assert_eq!(classify(e, stream, &reply(nf, Some(nf.len()))), Verdict::WrongReply);
+        assert_eq!(
+            classify(e, stream, &reply(nf, Some(nf.len()))),
+            Verdict::WrongReply
+        );
         assert_eq!(classify(e, stream, &Observed::Timeout), Verdict::Hang);
-        assert_eq!(classify(e, stream, &Observed::HeaderError), Verdict::MisreadHeader);
+        assert_eq!(
+            classify(e, stream, &Observed::HeaderError),
+            Verdict::MisreadHeader
+        );
         assert_eq!(classify(e, stream, &Observed::Reset), Verdict::Reset);
-        assert_eq!(classify(e, stream, &Observed::ClosedEarly), Verdict::ClosedEarly);
+        assert_eq!(
+            classify(e, stream, &Observed::ClosedEarly),
+            Verdict::ClosedEarly
+        );
     }
 
     #[test]
     fn counts_pass_only_when_all_ok() {
         let mut c = Counts::default();
-        assert!(!c.passed(), "an empty cell measured nothing and cannot pass");
+        assert!(
+            !c.passed(),
+            "an empty cell measured nothing and cannot pass"
+        );
         c.add(Verdict::Ok);
         assert!(c.passed());
         c.add(Verdict::Short);

@@ -10,12 +10,13 @@ use crate::service::Service;
 
 /// Lockstep exchanges per connection for the small and large workloads.
 const SMALL_EXCHANGES: usize = 5;
-const LARGE_EXCHANGES: usize = 3;
+const LARGE_EXCHANGES: usize = 2;
 /// Requests written at once in the pipelined workload.
 const PIPELINE_DEPTH: usize = 4;
-/// Uploads per connection, and their size.
-const UPLOADS: usize = 2;
-const UPLOAD_SIZE: usize = 64 << 10;
+/// Uploads per connection, and their size: over one 1024-byte read, small enough that a
+/// 1-4 byte split of it takes about a second.
+const UPLOADS: usize = 1;
+const UPLOAD_SIZE: usize = 1100;
 
 /// One step of a workload on one connection.
 #[derive(Debug, Clone)]
@@ -38,7 +39,11 @@ impl Step {
                 .map(|r| String::from_utf8_lossy(r).into_owned())
                 .collect::<Vec<_>>()
                 .join(" + "),
-            Step::Upload { name, data } => format!("upload {name} ({} bytes, md5 {})", data.len(), md5_hex(data)),
+            Step::Upload { name, data } => format!(
+                "upload {name} ({} bytes, md5 {})",
+                data.len(),
+                md5_hex(data)
+            ),
         }
     }
 }
@@ -56,7 +61,9 @@ fn small_request(service: Service) -> &'static [u8] {
 pub fn steps(workload: Workload, service: Service, seed: u64) -> Option<Vec<Step>> {
     Some(match workload {
         Workload::Small => vec![Step::Lockstep(small_request(service).to_vec()); SMALL_EXCHANGES],
-        Workload::Large if service == Service::Cmd => vec![Step::Lockstep(b"seq 1 2000".to_vec()); LARGE_EXCHANGES],
+        Workload::Large if service == Service::Cmd => {
+            vec![Step::Lockstep(b"seq 1 2000".to_vec()); LARGE_EXCHANGES]
+        }
         Workload::Large => return None,
         Workload::Pipelined => {
             let words = ["alpha", "bravo", "charlie", "delta"];

@@ -23,11 +23,13 @@ use stickler::service::Service;
 pub const BUILTIN_EXPECTED: &str = include_str!("../../../fixtures/expected/builtin.txt");
 
 #[derive(Debug, Args)]
-#[command(after_help = "Case IDs are FRAMING/PROFILE/WORKLOAD, e.g. struct/split-up/large; \
+#[command(
+    after_help = "Case IDs are FRAMING/PROFILE/WORKLOAD, e.g. struct/split-up/large; \
     profiles: none, split-down, split-up, coalesce-down, coalesce-up, latency, combined; \
     workloads: small, large, pipelined, upload.\n\
     Exit status: 0 every case passed (or, with --expect, the matrix matched), 1 some case \
-    failed (or did not match), 2 usage or setup error.")]
+    failed (or did not match), 2 usage or setup error."
+)]
 pub struct CheckArgs {
     /// Test the server at ADDR instead of the built-in servers (needs --framing, one value).
     #[arg(long, value_name = "ADDR")]
@@ -45,12 +47,12 @@ pub struct CheckArgs {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Fresh connections per case; each runs the workload once.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 2)]
     pub connections: u64,
     /// Milliseconds one reply may take before the exchange counts as a hang.
-    #[arg(long, value_name = "MS", default_value_t = 1500)]
+    #[arg(long, value_name = "MS", default_value_t = 3000)]
     pub timeout_ms: u64,
-    /// Cases measured at once (default 8 for built-in servers, 1 for a target).
+    /// Cases measured at once (default 16 for built-in servers, 1 for a target).
     #[arg(long)]
     pub concurrency: Option<usize>,
     /// Minimise each failing case and write a replayable case file into DIR.
@@ -83,10 +85,16 @@ pub struct CheckArgs {
 pub async fn measure(args: &CheckArgs) -> anyhow::Result<(MatrixReport, Option<ExpectTable>)> {
     let expect = match (&args.expect, args.expect_builtin) {
         (Some(path), _) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read expected table {}", path.display()))?;
-            Some(ExpectTable::parse(&text).with_context(|| format!("bad expected table {}", path.display()))?)
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read expected table {}", path.display()))?;
+            Some(
+                ExpectTable::parse(&text)
+                    .with_context(|| format!("bad expected table {}", path.display()))?,
+            )
         }
-        (None, true) => Some(ExpectTable::parse(BUILTIN_EXPECTED).context("built-in expected table")?),
+        (None, true) => {
+            Some(ExpectTable::parse(BUILTIN_EXPECTED).context("built-in expected table")?)
+        }
         (None, false) => None,
     };
     let run = RunConfig {
@@ -101,7 +109,9 @@ pub async fn measure(args: &CheckArgs) -> anyhow::Result<(MatrixReport, Option<E
     });
     if let Some(target) = args.target {
         let [framing] = args.framing[..] else {
-            bail!("--target needs exactly one --framing (the framing the server at {target} speaks)");
+            bail!(
+                "--target needs exactly one --framing (the framing the server at {target} speaks)"
+            );
         };
         let all = select(cases(&[framing]), &args.cases).context("bad --cases glob")?;
         let all: Vec<_> = all
@@ -109,7 +119,10 @@ pub async fn measure(args: &CheckArgs) -> anyhow::Result<(MatrixReport, Option<E
             .filter(|c| stickler::check::workload::steps(c.workload, args.service, 0).is_some())
             .collect();
         if all.is_empty() {
-            bail!("no case matches --cases {:?} for framing {framing}", args.cases);
+            bail!(
+                "no case matches --cases {:?} for framing {framing}",
+                args.cases
+            );
         }
         let config = MatrixConfig {
             run,
@@ -124,15 +137,21 @@ pub async fn measure(args: &CheckArgs) -> anyhow::Result<(MatrixReport, Option<E
     if args.service != Service::Cmd {
         bail!("the built-in servers run the cmd service; --service applies to --target");
     }
-    let framings = if args.framing.is_empty() { Framing::ALL.to_vec() } else { args.framing.clone() };
+    let framings = if args.framing.is_empty() {
+        Framing::ALL.to_vec()
+    } else {
+        args.framing.clone()
+    };
     let all = select(cases(&framings), &args.cases).context("bad --cases glob")?;
     if all.is_empty() {
         bail!("no case matches --cases {:?}", args.cases);
     }
-    let servers = Servers::start(&framings, Service::Cmd).await.context("cannot start the built-in servers")?;
+    let servers = Servers::start(&framings, Service::Cmd)
+        .await
+        .context("cannot start the built-in servers")?;
     let config = MatrixConfig {
         run,
-        concurrency: args.concurrency.unwrap_or(8),
+        concurrency: args.concurrency.unwrap_or(16),
         minimise,
         progress: !args.quiet,
         subject: "built-in servers".into(),
@@ -143,7 +162,12 @@ pub async fn measure(args: &CheckArgs) -> anyhow::Result<(MatrixReport, Option<E
 }
 
 /// Writes every output `args` asks for, prints the table, and returns the exit code.
-pub fn conclude(args: &CheckArgs, report: &MatrixReport, expect: Option<&ExpectTable>, extra: Vec<report::Section>) -> anyhow::Result<ExitCode> {
+pub fn conclude(
+    args: &CheckArgs,
+    report: &MatrixReport,
+    expect: Option<&ExpectTable>,
+    extra: Vec<report::Section>,
+) -> anyhow::Result<ExitCode> {
     println!("{}", report::table(report, std::io::stdout().is_terminal()));
     let failed = report.cells.iter().filter(|c| !c.counts.passed()).count();
     println!(
@@ -156,26 +180,33 @@ pub fn conclude(args: &CheckArgs, report: &MatrixReport, expect: Option<&ExpectT
     );
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(report)?;
-        std::fs::write(path, text + "\n").with_context(|| format!("cannot write {}", path.display()))?;
+        std::fs::write(path, text + "\n")
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
     if let Some(path) = &args.junit {
-        std::fs::write(path, report::junit(report)).with_context(|| format!("cannot write {}", path.display()))?;
+        std::fs::write(path, report::junit(report))
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
     if let Some(path) = &args.write_expect {
         let table = ExpectTable(report.outcomes().into_iter().collect());
-        std::fs::write(path, table.render()).with_context(|| format!("cannot write {}", path.display()))?;
+        std::fs::write(path, table.render())
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
     if let Some(dir) = &args.report {
         let mut sections = vec![report::section(report)];
         sections.extend(extra);
-        report::write_dir(dir, "stickler report", &sections).with_context(|| format!("cannot write the report into {}", dir.display()))?;
+        report::write_dir(dir, "stickler report", &sections)
+            .with_context(|| format!("cannot write the report into {}", dir.display()))?;
         println!("report written to {}", dir.join("index.html").display());
     }
     match expect {
         Some(table) => {
             let diffs = table.compare(&report.outcomes());
             if diffs.is_empty() {
-                println!("the measured matrix matches the expected table ({} cases)", report.cells.len());
+                println!(
+                    "the measured matrix matches the expected table ({} cases)",
+                    report.cells.len()
+                );
                 Ok(ExitCode::SUCCESS)
             } else {
                 println!("the measured matrix differs from the expected table:");
@@ -205,8 +236,8 @@ pub fn main_job() -> anyhow::Result<ExitCode> {
         service: Service::Cmd,
         cases: Vec::new(),
         seed: 1,
-        connections: 4,
-        timeout_ms: 1500,
+        connections: 2,
+        timeout_ms: 3000,
         concurrency: None,
         cases_dir: Some(PathBuf::from("report/cases")),
         expect: None,

@@ -14,7 +14,9 @@ use stickler::check::run::RunConfig;
 use stickler::service::Service;
 
 #[derive(Debug, Args)]
-#[command(after_help = "Exit status: 0 the recorded verdict came back, 1 it did not, 2 usage or setup error.")]
+#[command(
+    after_help = "Exit status: 0 the recorded verdict came back, 1 it did not, 2 usage or setup error."
+)]
 pub struct ReplayArgs {
     /// A case file written by `stickler check --cases-dir DIR`.
     pub file: PathBuf,
@@ -25,7 +27,7 @@ pub struct ReplayArgs {
     #[arg(long, value_enum, default_value = "cmd")]
     pub service: Service,
     /// Milliseconds one reply may take before the exchange counts as a hang.
-    #[arg(long, value_name = "MS", default_value_t = 1500)]
+    #[arg(long, value_name = "MS", default_value_t = 3000)]
     pub timeout_ms: u64,
 }
 
@@ -35,11 +37,17 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     rt.block_on(async {
         let servers = match args.target {
             Some(_) => None,
-            None => Some(Servers::start(&[file.case.framing], Service::Cmd).await.context("cannot start the built-in server")?),
+            None => Some(
+                Servers::start(&[file.case.framing], Service::Cmd)
+                    .await
+                    .context("cannot start the built-in server")?,
+            ),
         };
         let upstream = match (&servers, args.target) {
             (_, Some(t)) => t,
-            (Some(s), None) => s.addr(file.case.framing).context("built-in server missing")?,
+            (Some(s), None) => s
+                .addr(file.case.framing)
+                .context("built-in server missing")?,
             (None, None) => unreachable!("a server was started above"),
         };
         let cfg = RunConfig {
@@ -55,7 +63,10 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         let (first, outcomes) = result.context("replay failed to run")?;
         println!("{}: {}", file.case, file.describe());
         for (i, o) in outcomes.iter().enumerate() {
-            println!("  exchange {i} {:?}: {} — {}", o.request, o.verdict, o.observed);
+            println!(
+                "  exchange {i} {:?}: {} — {}",
+                o.request, o.verdict, o.observed
+            );
         }
         if first == Some(file.verdict) {
             println!("reproduced: {}", file.verdict);

@@ -50,7 +50,8 @@ pub struct ClientConfig {
     pub length_field: LengthField,
     /// Token a `ready` client sends after the digits (default `ready`).
     pub token: Bytes,
-    /// Time allowed for connecting, for one send and for one reply (default 5 s).
+    /// Time allowed for connecting, for one send, and without progress while reading a reply
+    /// (default 5 s): a reply that keeps trickling in is never cut by it.
     pub timeout: Duration,
     /// Largest reply body accepted (default 8 MiB).
     pub max_frame_length: usize,

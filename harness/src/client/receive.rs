@@ -114,6 +114,10 @@ impl Client {
             Err(_) => Err(rec.timeout()),
             Ok(Err(e)) => Err(ClientError::from_io(e, rec.observed())),
             Ok(Ok(n)) => {
+                if n > 0 {
+                    // The timeout counts time without progress, so a slow trickle is no hang.
+                    rec.deadline = Instant::now() + self.config.timeout;
+                }
                 rec.reads.push(ReadEvent {
                     at: rec.start.elapsed(),
                     len: n,
