@@ -30,7 +30,10 @@ where
     addr
 }
 
-async fn exchange(addr: std::net::SocketAddr, config: ClientConfig) -> Result<stickler::client::Reply, ClientError> {
+async fn exchange(
+    addr: std::net::SocketAddr,
+    config: ClientConfig,
+) -> Result<stickler::client::Reply, ClientError> {
     let mut c = Client::connect(addr, config).await.unwrap();
     timeout(LIMIT, c.exchange(b"echo hi")).await.unwrap()
 }
@@ -44,7 +47,9 @@ async fn struct_reply_split_into_pieces_is_read_exactly() {
         }
     })
     .await;
-    let reply = exchange(addr, ClientConfig::new(Framing::Struct)).await.unwrap();
+    let reply = exchange(addr, ClientConfig::new(Framing::Struct))
+        .await
+        .unwrap();
     assert_eq!(&reply.body[..], b"hello");
     let lens: Vec<usize> = reply.reads.iter().map(|r| r.len).collect();
     assert_eq!(lens, [2, 4, 3]);
@@ -57,11 +62,27 @@ async fn eof_mid_header_is_closed_early() {
         s.write_all(b"\x05\x00").await.unwrap();
     })
     .await;
-    let err = exchange(addr, ClientConfig::new(Framing::Struct)).await.unwrap_err();
-    assert!(matches!(err, ClientError::ClosedEarly { have: 2, need: 4, .. }), "{err}");
+    let err = exchange(addr, ClientConfig::new(Framing::Struct))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ClientError::ClosedEarly {
+                have: 2,
+                need: 4,
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert_eq!(err.received(), b"\x05\x00");
     let lens: Vec<usize> = err.reads().iter().map(|r| r.len).collect();
-    assert_eq!(lens, [2, 0], "the read that returned end of stream is recorded");
+    assert_eq!(
+        lens,
+        [2, 0],
+        "the read that returned end of stream is recorded"
+    );
 }
 
 #[tokio::test]
@@ -71,9 +92,17 @@ async fn negative_length_is_a_protocol_error() {
         tokio::time::sleep(LIMIT).await;
     })
     .await;
-    let err = exchange(addr, ClientConfig::new(Framing::Struct)).await.unwrap_err();
+    let err = exchange(addr, ClientConfig::new(Framing::Struct))
+        .await
+        .unwrap_err();
     assert!(
-        matches!(err, ClientError::Protocol { source: CodecError::NegativeLength(-1), .. }),
+        matches!(
+            err,
+            ClientError::Protocol {
+                source: CodecError::NegativeLength(-1),
+                ..
+            }
+        ),
         "{err}"
     );
 }
@@ -89,7 +118,13 @@ async fn oversize_length_is_refused_before_reading_it() {
     config.max_frame_length = 1 << 20;
     let err = exchange(addr, config).await.unwrap_err();
     assert!(
-        matches!(err, ClientError::Protocol { source: CodecError::FrameTooLarge { .. }, .. }),
+        matches!(
+            err,
+            ClientError::Protocol {
+                source: CodecError::FrameTooLarge { .. },
+                ..
+            }
+        ),
         "{err}"
     );
 }
@@ -98,15 +133,25 @@ async fn oversize_length_is_refused_before_reading_it() {
 async fn json_md5_mismatch_is_a_protocol_error() {
     let addr = scripted(|mut s| async move {
         let header = br#"{"file_size": 2, "md5": "00000000000000000000000000000000"}"#;
-        s.write_all(&(header.len() as i32).to_le_bytes()).await.unwrap();
+        s.write_all(&(header.len() as i32).to_le_bytes())
+            .await
+            .unwrap();
         s.write_all(header).await.unwrap();
         s.write_all(b"hi").await.unwrap();
         tokio::time::sleep(LIMIT).await;
     })
     .await;
-    let err = exchange(addr, ClientConfig::new(Framing::Json)).await.unwrap_err();
+    let err = exchange(addr, ClientConfig::new(Framing::Json))
+        .await
+        .unwrap_err();
     assert!(
-        matches!(err, ClientError::Protocol { source: CodecError::Md5Mismatch { .. }, .. }),
+        matches!(
+            err,
+            ClientError::Protocol {
+                source: CodecError::Md5Mismatch { .. },
+                ..
+            }
+        ),
         "{err}"
     );
 }
@@ -115,12 +160,16 @@ async fn json_md5_mismatch_is_a_protocol_error() {
 async fn json_reply_with_data_size_is_accepted() {
     let addr = scripted(|mut s| async move {
         let header = br#"{"data_size": 3, "name": "x"}"#;
-        s.write_all(&(header.len() as i32).to_le_bytes()).await.unwrap();
+        s.write_all(&(header.len() as i32).to_le_bytes())
+            .await
+            .unwrap();
         s.write_all(header).await.unwrap();
         s.write_all(b"hi\n").await.unwrap();
     })
     .await;
-    let reply = exchange(addr, ClientConfig::new(Framing::Json)).await.unwrap();
+    let reply = exchange(addr, ClientConfig::new(Framing::Json))
+        .await
+        .unwrap();
     assert_eq!(&reply.body[..], b"hi\n");
     assert_eq!(reply.header.unwrap()["name"], "x");
 }
@@ -138,7 +187,12 @@ async fn ready_without_body_times_out_with_the_reads_so_far() {
     .await;
     let config = ClientConfig::new(Framing::Ready).timeout(Duration::from_millis(300));
     let err = exchange(addr, config).await.unwrap_err();
-    let ClientError::Timeout { waited, reads_so_far, received } = &err else {
+    let ClientError::Timeout {
+        waited,
+        reads_so_far,
+        received,
+    } = &err
+    else {
         panic!("expected a timeout, got {err}");
     };
     assert!(*waited >= Duration::from_millis(300));
@@ -159,9 +213,15 @@ async fn ready_digits_split_are_misread() {
         s.write_all(b"hello world\n").await.unwrap();
     })
     .await;
-    let reply = exchange(addr, ClientConfig::new(Framing::Ready)).await.unwrap();
+    let reply = exchange(addr, ClientConfig::new(Framing::Ready))
+        .await
+        .unwrap();
     assert_eq!(reply.declared_len, Some(1));
-    assert_eq!(&reply.body[..], b"2", "the rest of the digits became the body");
+    assert_eq!(
+        &reply.body[..],
+        b"2",
+        "the rest of the digits became the body"
+    );
 }
 
 #[tokio::test]
@@ -171,9 +231,17 @@ async fn bad_ready_digits_are_a_protocol_error() {
         tokio::time::sleep(LIMIT).await;
     })
     .await;
-    let err = exchange(addr, ClientConfig::new(Framing::Ready)).await.unwrap_err();
+    let err = exchange(addr, ClientConfig::new(Framing::Ready))
+        .await
+        .unwrap_err();
     assert!(
-        matches!(err, ClientError::Protocol { source: CodecError::BadDigits(_), .. }),
+        matches!(
+            err,
+            ClientError::Protocol {
+                source: CodecError::BadDigits(_),
+                ..
+            }
+        ),
         "{err}"
     );
 }
@@ -187,7 +255,9 @@ async fn naive_reply_is_one_read() {
         tokio::time::sleep(LIMIT).await;
     })
     .await;
-    let reply = exchange(addr, ClientConfig::new(Framing::Naive)).await.unwrap();
+    let reply = exchange(addr, ClientConfig::new(Framing::Naive))
+        .await
+        .unwrap();
     assert_eq!(&reply.body[..], b"hello ");
     assert_eq!(reply.reads.len(), 1);
 }
@@ -195,11 +265,15 @@ async fn naive_reply_is_one_read() {
 #[tokio::test]
 async fn reset_is_named() {
     let addr = scripted(|s| async move {
-        socket2::SockRef::from(&s).set_linger(Some(Duration::ZERO)).unwrap();
+        socket2::SockRef::from(&s)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
         drop(s);
     })
     .await;
-    let err = exchange(addr, ClientConfig::new(Framing::Struct)).await.unwrap_err();
+    let err = exchange(addr, ClientConfig::new(Framing::Struct))
+        .await
+        .unwrap_err();
     assert!(matches!(err, ClientError::Reset { .. }), "{err}");
 }
 
@@ -210,8 +284,16 @@ async fn framed_request_carries_a_header() {
     json_request.extend_from_slice(json_header);
     json_request.extend_from_slice(b"echo hi");
     let cases = [
-        (HeaderKind::Struct, b"\x07\x00\x00\x00echo hi".to_vec(), b"\x01\x00\x00\x00x".to_vec()),
-        (HeaderKind::Json, json_request, b"\x10\x00\x00\x00{\"file_size\": 1}x".to_vec()),
+        (
+            HeaderKind::Struct,
+            b"\x07\x00\x00\x00echo hi".to_vec(),
+            b"\x01\x00\x00\x00x".to_vec(),
+        ),
+        (
+            HeaderKind::Json,
+            json_request,
+            b"\x10\x00\x00\x00{\"file_size\": 1}x".to_vec(),
+        ),
     ];
     for (kind, expected, reply) in cases {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -226,7 +308,10 @@ async fn framed_request_carries_a_header() {
         });
         let config = ClientConfig::new(Framing::Framed).header_kind(kind);
         let mut c = Client::connect(addr, config).await.unwrap();
-        let answer = timeout(LIMIT, c.exchange(b"echo hi")).await.unwrap().unwrap();
+        let answer = timeout(LIMIT, c.exchange(b"echo hi"))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(&answer.body[..], b"x", "{kind:?}");
         assert_eq!(server.await.unwrap(), expected, "{kind:?}");
     }
