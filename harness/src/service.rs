@@ -10,6 +10,8 @@
 //! - any other command name: `/bin/sh: LINE: NAME: not found\n`, as dash prints on stderr. This
 //!   includes dash built-ins and programs a real shell would run (`ls`, `cat`, …): we never do.
 //! - several lines are several commands; the reply is all stdout, then all stderr.
+//! - `echo -n` and a blank request print nothing, so their reply is empty (the tutorials'
+//!   servers would send a fixed success text instead; we stay byte-identical to the shell).
 //!
 //! Where a request leaves that set, the reply is one documented line starting `stickler: ` (a
 //! real shell would do something we do not model, so no byte-identical answer exists):

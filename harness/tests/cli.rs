@@ -227,3 +227,25 @@ fn client_cannot_connect() {
     assert_eq!(output.status.code(), Some(2), "a setup error");
     assert!(String::from_utf8_lossy(&output.stderr).contains("cannot connect"));
 }
+
+/// Ctrl-C (SIGINT) stops `stickler serve` cleanly: exit code 0 after draining.
+#[test]
+fn serve_stops_cleanly_on_ctrl_c() {
+    let (mut server, addr) = serve(&["--framing", "struct"]);
+    assert_eq!(
+        run_ok(client("struct", addr, &[], &["echo hi"])),
+        expected(&["echo hi"])
+    );
+    let pid = server.0.id() as libc::pid_t;
+    // SAFETY: `pid` is our own child, still running (ChildGuard reaps it only on drop).
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = server.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(start.elapsed() < LIMIT, "serve did not stop on SIGINT");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    assert!(status.success(), "{status:?}");
+}

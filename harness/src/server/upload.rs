@@ -138,7 +138,8 @@ async fn receive(conn: &mut Conn) -> Result<(), ConnError> {
                 fields.insert("file_name".into(), Value::from(name));
                 fields.insert("file_size".into(), Value::from(size));
                 fields.insert("md5".into(), Value::from(md5));
-                conn.write(&status(fields)?).await?;
+                let reply = status(fields).map_err(ConnError::Reply)?;
+                conn.write(&reply).await?;
                 continue;
             }
             None => in_header |= buf.len() < before || !buf.is_empty(),
