@@ -51,8 +51,8 @@ async fn struct_reply_split_into_pieces_is_read_exactly() {
         .await
         .unwrap();
     assert_eq!(&reply.body[..], b"hello");
-    let lens: Vec<usize> = reply.reads.iter().map(|r| r.len).collect();
-    assert_eq!(lens, [2, 4, 3]);
+    // How the pieces coalesce depends on scheduling; every byte is read exactly once.
+    assert_eq!(reply.reads.iter().map(|r| r.len).sum::<usize>(), 9);
     assert!(reply.reads.windows(2).all(|w| w[0].at <= w[1].at));
 }
 
@@ -200,17 +200,18 @@ async fn ready_without_body_times_out_with_the_reads_so_far() {
     assert_eq!(&received[..], b"3");
 }
 
-/// The `ready` client takes one read as the digits: digits split across two writes are
-/// misread as a shorter length (the unsoundness the harness shows).
+/// The `ready` client takes one read as the digits: digits split across two segments are
+/// misread as a shorter length (the unsoundness the harness shows). The second digit is sent
+/// after the token came back, so the split is certain.
 #[tokio::test]
 async fn ready_digits_split_are_misread() {
     let addr = scripted(|mut s| async move {
         s.write_all(b"1").await.unwrap();
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        s.write_all(b"2").await.unwrap();
         let mut token = [0u8; 16];
-        let _ = s.read(&mut token).await;
-        s.write_all(b"hello world\n").await.unwrap();
+        let n = s.read(&mut token).await.unwrap();
+        assert_eq!(&token[..n], b"ready");
+        s.write_all(b"2hello world\n").await.unwrap();
+        tokio::time::sleep(LIMIT).await;
     })
     .await;
     let reply = exchange(addr, ClientConfig::new(Framing::Ready))
@@ -246,20 +247,31 @@ async fn bad_ready_digits_are_a_protocol_error() {
     );
 }
 
+/// One read is one reply: the rest of a reply written later lands in the next exchange.
 #[tokio::test]
 async fn naive_reply_is_one_read() {
     let addr = scripted(|mut s| async move {
         s.write_all(b"hello ").await.unwrap();
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut next = [0u8; 64];
+        let _ = s.read(&mut next).await;
         s.write_all(b"world\n").await.unwrap();
         tokio::time::sleep(LIMIT).await;
     })
     .await;
-    let reply = exchange(addr, ClientConfig::new(Framing::Naive))
+    let mut c = Client::connect(addr, ClientConfig::new(Framing::Naive))
         .await
         .unwrap();
-    assert_eq!(&reply.body[..], b"hello ");
-    assert_eq!(reply.reads.len(), 1);
+    let first = timeout(LIMIT, c.exchange(b"echo hello world"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&first.body[..], b"hello ");
+    assert_eq!(first.reads.len(), 1);
+    let second = timeout(LIMIT, c.exchange(b"echo next"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&second.body[..], b"world\n");
 }
 
 #[tokio::test]
