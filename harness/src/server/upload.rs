@@ -106,12 +106,12 @@ pub(super) async fn serve(conn: &mut Conn) -> Result<(), ConnError> {
 }
 
 async fn receive(conn: &mut Conn) -> Result<(), ConnError> {
-    // `run` sets the storage directory for uploads; the fallback only keeps this panic-free.
-    let dir = conn
-        .config
-        .storage_dir
-        .clone()
-        .unwrap_or_else(std::env::temp_dir);
+    // `run` always sets the storage directory for uploads.
+    let Some(dir) = conn.config.storage_dir.clone() else {
+        return Err(ConnError::Storage(std::io::Error::other(
+            "no storage directory configured",
+        )));
+    };
     let mut decoder = UploadDecoder::new(conn.config.max_upload_size);
     let mut buf = BytesMut::new();
     let mut part: Option<PartFile> = None;
