@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use stickler::service::{Service, SEQ_OUTPUT_LIMIT};
+use stickler::service::{Service, OUTPUT_LIMIT};
 
 /// The real shell's answer: stdout then stderr.
 fn shell(request: &[u8]) -> Vec<u8> {
@@ -208,8 +208,27 @@ fn seq_output_is_bounded() {
     assert!(String::from_utf8_lossy(&reply).contains("refused"));
     // Just under the limit is served in full.
     let reply = Service::Cmd.reply(b"seq 1 500000");
-    assert!(reply.len() <= SEQ_OUTPUT_LIMIT);
+    assert!(reply.len() <= OUTPUT_LIMIT);
     assert!(reply.ends_with(b"\n500000\n"));
+}
+
+/// Many commands in one request cannot add up past the bound either.
+#[test]
+fn total_output_is_bounded() {
+    let request = "seq 1 300000\n".repeat(75);
+    let reply = Service::Cmd.reply(request.as_bytes());
+    assert!(
+        reply.len() < 200,
+        "refused, not allocated: {} bytes",
+        reply.len()
+    );
+    let request = "seq\n".repeat(2 << 20);
+    let reply = Service::Cmd.reply(request.as_bytes());
+    assert!(
+        reply.len() < 200,
+        "usage errors count too: {} bytes",
+        reply.len()
+    );
 }
 
 #[test]
