@@ -10,17 +10,20 @@
 //! - any other command name: `/bin/sh: LINE: NAME: not found\n`, as dash prints on stderr. This
 //!   includes dash built-ins and programs a real shell would run (`ls`, `cat`, …): we never do.
 //! - several lines are several commands; the reply is all stdout, then all stderr.
+//! - `echo -n` and a blank request print nothing, so their reply is empty (the tutorials'
+//!   servers would send a fixed success text instead; we stay byte-identical to the shell).
 //!
 //! Where a request leaves that set, the reply is one documented line starting `stickler: ` (a
 //! real shell would do something we do not model, so no byte-identical answer exists):
 //! shell syntax (quotes, `\`, `$`, `` ` ``, `|`, `&`, `;`, `<`, `>`, `(`, `)`, globs `*?[`, a word
 //! starting with `#` or `~`, an assignment or reserved word in command position, NUL), `seq`
-//! options, non-integer or out-of-range (beyond `i64`) `seq` operands, and `seq` output over
-//! [`SEQ_OUTPUT_LIMIT`] bytes, which is refused instead of allocated.
+//! options, non-integer or out-of-range (beyond `i64`) `seq` operands, and a reply over
+//! [`OUTPUT_LIMIT`] bytes (a huge `seq`, or many commands in one request), which is refused
+//! instead of allocated.
 
-/// Largest `seq` output served; a larger range gets a one-line refusal (4 MiB, under the
-/// default frame limit).
-pub const SEQ_OUTPUT_LIMIT: usize = 4 << 20;
+/// Largest `cmd` reply served; a larger one is refused with one line (4 MiB, under the default
+/// frame limit).
+pub const OUTPUT_LIMIT: usize = 4 << 20;
 
 /// A service: turns one request into one reply.
 #[derive(
@@ -86,6 +89,13 @@ fn unsupported(what: &str) -> Vec<u8> {
     .into_bytes()
 }
 
+fn too_long() -> Vec<u8> {
+    format!(
+        "stickler: cmd: output over {OUTPUT_LIMIT} bytes refused (a shell would print it all)\n"
+    )
+    .into_bytes()
+}
+
 /// Splits a line into words on blanks, as dash's lexer does for plain words.
 fn words(line: &[u8]) -> Vec<&[u8]> {
     line.split(|b| *b == b' ' || *b == b'\t')
@@ -134,6 +144,9 @@ fn run_commands(request: &[u8]) -> Vec<u8> {
                 err.extend_from_slice(name);
                 err.extend_from_slice(b": not found\n");
             }
+        }
+        if out.len() + err.len() > OUTPUT_LIMIT {
+            return too_long();
         }
     }
     out.extend_from_slice(&err);
@@ -304,7 +317,6 @@ fn seq(args: &[&[u8]], out: &mut Vec<u8>, err: &mut Vec<u8>) -> Result<(), Vec<u
         2 => (&ops[0], 1, ops[1].value),
         _ => (&ops[0], ops[1].value, ops[2].value),
     };
-    let start = out.len();
     let mut value = first.value;
     let mut is_first = true;
     while (step > 0 && value <= last) || (step < 0 && value >= last) {
@@ -314,11 +326,8 @@ fn seq(args: &[&[u8]], out: &mut Vec<u8>, err: &mut Vec<u8>) -> Result<(), Vec<u
         is_first = false;
         out.extend_from_slice(value.to_string().as_bytes());
         out.push(b'\n');
-        if out.len() - start > SEQ_OUTPUT_LIMIT {
-            return Err(format!(
-                "stickler: cmd: `seq` output over {SEQ_OUTPUT_LIMIT} bytes refused (a shell would print it all)\n"
-            )
-            .into_bytes());
+        if out.len() > OUTPUT_LIMIT {
+            return Err(too_long());
         }
         value += step;
     }

@@ -293,7 +293,9 @@ async fn client_vanishes_mid_reply() {
     raw.write_all(b"seq 1 400000").await.unwrap();
     let mut some = [0u8; 1024];
     raw.read_exact(&mut some).await.unwrap();
-    raw.set_linger(Some(Duration::ZERO)).unwrap();
+    socket2::SockRef::from(&raw)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
     drop(raw);
     let line = logs.wait_for("closing connection").await;
     assert!(line.contains("I/O error"), "{line}");

@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use stickler::service::{Service, SEQ_OUTPUT_LIMIT};
+use stickler::service::{Service, OUTPUT_LIMIT};
 
 /// The real shell's answer: stdout then stderr.
 fn shell(request: &[u8]) -> Vec<u8> {
@@ -119,6 +119,17 @@ fn seq_matches_coreutils() {
         "seq -9223372036854775808 -9223372036854775806",
         "seq 9223372036854775800 3 9223372036854775807",
         "seq -1 1 1000",
+        "seq -- -w",
+        "seq 1 --",
+        "seq . 3",
+        "seq +",
+        "seq 1 2 +",
+        "seq e",
+        "seq 1 2 3 -w",
+        "seq 0 0",
+        "seq -0 0",
+        "seq +0 -0",
+        "seq 00 -1 -00",
     ]
     .iter()
     .map(|r| r.as_bytes().to_vec())
@@ -197,8 +208,27 @@ fn seq_output_is_bounded() {
     assert!(String::from_utf8_lossy(&reply).contains("refused"));
     // Just under the limit is served in full.
     let reply = Service::Cmd.reply(b"seq 1 500000");
-    assert!(reply.len() <= SEQ_OUTPUT_LIMIT);
+    assert!(reply.len() <= OUTPUT_LIMIT);
     assert!(reply.ends_with(b"\n500000\n"));
+}
+
+/// Many commands in one request cannot add up past the bound either.
+#[test]
+fn total_output_is_bounded() {
+    let request = "seq 1 300000\n".repeat(75);
+    let reply = Service::Cmd.reply(request.as_bytes());
+    assert!(
+        reply.len() < 200,
+        "refused, not allocated: {} bytes",
+        reply.len()
+    );
+    let request = "seq\n".repeat(2 << 20);
+    let reply = Service::Cmd.reply(request.as_bytes());
+    assert!(
+        reply.len() < 200,
+        "usage errors count too: {} bytes",
+        reply.len()
+    );
 }
 
 #[test]

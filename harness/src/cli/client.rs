@@ -84,6 +84,10 @@ pub fn run(args: ClientArgs) -> anyhow::Result<ExitCode> {
                         writeln!(stdout, "{} {}", reply.body.len(), md5_hex(&reply.body))?;
                     } else {
                         stdout.write_all(&reply.body)?;
+                        if args.framing == Framing::Upload {
+                            // The JSON status has no newline of its own.
+                            writeln!(stdout)?;
+                        }
                     }
                     stdout.flush()?;
                 }

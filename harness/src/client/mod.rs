@@ -222,6 +222,11 @@ impl Client {
             .map_err(|e| ClientError::from_io(e, Observed::default()))
     }
 
+    /// Sends FIN and closes the connection.
+    pub async fn close(mut self) -> Result<(), ClientError> {
+        self.shutdown_write().await
+    }
+
     async fn write(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
         let start = Instant::now();
         match tokio::time::timeout(self.config.timeout, self.stream.write_all(bytes)).await {

@@ -14,10 +14,9 @@ use crate::codec::naive::NaiveCodec;
 use crate::codec::ready::{ReadyItem, ReadyReplyDecoder};
 use crate::codec::Framing;
 
-/// The decoder of replies that are decoded over the stream.
+/// The decoder of replies decoded over the stream (`naive` and `ready` decode each reply afresh
+/// from single reads and do not use it).
 pub(super) enum ReplyCodec {
-    /// `naive` and `ready` decode each reply afresh from single reads.
-    PerRead,
     Length(LengthCodec),
     Json(JsonCodec),
 }
@@ -37,8 +36,9 @@ impl ReplyCodec {
                 .new_codec()
         };
         match config.framing {
-            Framing::Naive | Framing::Ready => ReplyCodec::PerRead,
-            Framing::Struct | Framing::Upload => ReplyCodec::Length(length()),
+            Framing::Naive | Framing::Ready | Framing::Struct | Framing::Upload => {
+                ReplyCodec::Length(length())
+            }
             Framing::Json => ReplyCodec::Json(json()),
             Framing::Framed => match FramedCodec::configured(
                 config.header_kind,
@@ -163,7 +163,8 @@ impl Client {
         }
         let len = match decoder.decode(&mut buf) {
             Ok(Some(ReadyItem::Length(n))) => n,
-            Ok(_) => unreachable!("a non-empty read in the digits state yields the length"),
+            // The decoder takes any non-empty read as the digits; nothing else can come back.
+            Ok(_) => return Err(ClientError::closed_early(0, 1, rec.observed())),
             Err(e) => return Err(ClientError::from_codec(e, rec.observed())),
         };
         reply.declared_len = Some(len);
@@ -184,11 +185,11 @@ impl Client {
             }
             let want = (len - buf.len()).min(read_size);
             if self.read(rec, &mut buf, want).await? == 0 {
-                let err = match decoder.decode_eof(&mut buf) {
-                    Err(e) => e,
-                    Ok(_) => unreachable!("a body short of its length cannot decode at EOF"),
-                };
-                return Err(ClientError::from_codec(err, rec.observed()));
+                let have = buf.len();
+                return Err(match decoder.decode_eof(&mut buf) {
+                    Err(e) => ClientError::from_codec(e, rec.observed()),
+                    Ok(_) => ClientError::closed_early(have, len, rec.observed()),
+                });
             }
         }
     }
@@ -209,7 +210,6 @@ impl Client {
                 ReplyCodec::Json(c) => c
                     .decode(&mut pending)
                     .map(|f| f.map(|f| (f.body, Some(f.header)))),
-                ReplyCodec::PerRead => unreachable!("naive and ready read per reply"),
             };
             match decoded {
                 Ok(Some((body, header))) => {
@@ -226,7 +226,6 @@ impl Client {
                     let end = match &mut self.codec {
                         ReplyCodec::Length(c) => c.decode_eof(&mut pending).map(|f| f.is_some()),
                         ReplyCodec::Json(c) => c.decode_eof(&mut pending).map(|f| f.is_some()),
-                        ReplyCodec::PerRead => unreachable!("naive and ready read per reply"),
                     };
                     break Err(match end {
                         Err(e) => ClientError::from_codec(e, rec.observed()),

@@ -21,6 +21,8 @@ use crate::codec::{CodecError, Framing};
 pub enum ConnError {
     #[error("bad input: {0}")]
     Codec(#[from] CodecError),
+    #[error("cannot encode the reply: {0}")]
+    Reply(CodecError),
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
     #[error("idle for {0:?}")]

@@ -14,6 +14,8 @@
 //! ```
 //!
 //! Every reply is encoded by its codec into one buffer first, then written in those parts.
+//! An empty reply (`echo -n`) is a zero-length write under `naive`: nothing is sent, and the
+//! client's read waits, as with the tutorials' naive server.
 
 use bytes::{Bytes, BytesMut};
 use tokio_util::codec::Encoder;
@@ -62,14 +64,17 @@ pub(super) async fn serve(conn: &mut Conn) -> Result<(), ConnError> {
             }
             Framing::Struct => {
                 let mut frame = BytesMut::new();
-                length.encode(reply.clone(), &mut frame)?;
+                length
+                    .encode(reply.clone(), &mut frame)
+                    .map_err(ConnError::Reply)?;
                 let body = frame.split_off(field_size);
                 conn.write(&frame).await?;
                 conn.write(&body).await?;
             }
             Framing::Json => {
                 let mut frame = BytesMut::new();
-                json.encode(JsonFrame::new(reply.clone()), &mut frame)?;
+                json.encode(JsonFrame::new(reply.clone()), &mut frame)
+                    .map_err(ConnError::Reply)?;
                 let body = frame.split_off(frame.len() - reply.len());
                 let header = frame.split_off(field_size);
                 conn.write(&frame).await?;

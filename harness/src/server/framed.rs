@@ -33,7 +33,7 @@ pub(super) async fn serve(conn: &mut Conn) -> Result<(), ConnError> {
             in_frame = false;
             let reply = Bytes::from(config.service.reply(&request));
             debug!(peer = %conn.peer, request = request.len(), reply = reply.len(), "exchange");
-            codec.encode(reply, &mut out)?;
+            codec.encode(reply, &mut out).map_err(ConnError::Reply)?;
             conn.write(&out).await?;
             out.clear();
         }

@@ -106,11 +106,12 @@ pub(super) async fn serve(conn: &mut Conn) -> Result<(), ConnError> {
 }
 
 async fn receive(conn: &mut Conn) -> Result<(), ConnError> {
-    let dir = conn
-        .config
-        .storage_dir
-        .clone()
-        .expect("run() sets the storage directory for uploads");
+    // `run` always sets the storage directory for uploads.
+    let Some(dir) = conn.config.storage_dir.clone() else {
+        return Err(ConnError::Storage(std::io::Error::other(
+            "no storage directory configured",
+        )));
+    };
     let mut decoder = UploadDecoder::new(conn.config.max_upload_size);
     let mut buf = BytesMut::new();
     let mut part: Option<PartFile> = None;
@@ -138,7 +139,8 @@ async fn receive(conn: &mut Conn) -> Result<(), ConnError> {
                 fields.insert("file_name".into(), Value::from(name));
                 fields.insert("file_size".into(), Value::from(size));
                 fields.insert("md5".into(), Value::from(md5));
-                conn.write(&status(fields)?).await?;
+                let reply = status(fields).map_err(ConnError::Reply)?;
+                conn.write(&reply).await?;
                 continue;
             }
             None => in_header |= buf.len() < before || !buf.is_empty(),

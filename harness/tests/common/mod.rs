@@ -102,7 +102,9 @@ pub fn peers_dir() -> PathBuf {
 /// `python3 fixtures/peers/SCRIPT ARGS...`
 pub fn python(script: &str) -> Command {
     let mut command = Command::new("python3");
-    command.arg(peers_dir().join(script));
+    command
+        .arg(peers_dir().join(script))
+        .env("PYTHONDONTWRITEBYTECODE", "1");
     command
 }
 
