@@ -15,6 +15,7 @@ use crate::codec::Framing;
 use crate::server::{self, ServerConfig};
 use crate::service::Service;
 
+use super::external::{run_client_case, ExternalClient};
 use super::matrix::CaseId;
 use super::minimise::{minimise, Budget};
 use super::run::{run_case, RunConfig};
@@ -79,6 +80,8 @@ pub struct MatrixConfig {
     pub progress: bool,
     /// What is tested, for the report.
     pub subject: String,
+    /// An external client to judge instead of our own (run against our servers).
+    pub client: Option<ExternalClient>,
 }
 
 /// A progress bar on stderr when asked for and stderr is a terminal; hidden otherwise.
@@ -114,12 +117,17 @@ pub async fn run_matrix(
         let limit = limit.clone();
         let cfg = config.run.clone();
         let minimise_to = config.minimise.clone();
+        let client = config.client.clone();
         let bar = bar.clone();
         set.spawn(async move {
             let _permit = limit.acquire_owned().await.expect("semaphore open");
             bar.set_message(case.to_string());
-            let mut run = run_case(case, addr, &cfg).await?;
-            if let (Some(to), Some(f)) = (minimise_to, run.result.failure.as_mut()) {
+            let mut run = match &client {
+                Some(c) => run_client_case(case, addr, c, &cfg).await?,
+                None => run_case(case, addr, &cfg).await?,
+            };
+            // Minimising replays our own client: an external client is judged as it ran.
+            if let (Some(to), Some(f), None) = (minimise_to, run.result.failure.as_mut(), &client) {
                 let file = minimise(
                     case,
                     addr,

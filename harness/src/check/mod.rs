@@ -6,12 +6,14 @@
 //! - [`workload`]: what the client sends, and what a correct server answers.
 //! - [`run`]: drives a server through the proxy and measures each cell.
 //! - [`minimise`]: shrinks a failing cell's chaos schedule into a replayable case file.
+//! - [`external`]: an external client as the subject, judged by what it prints.
 //! - [`drive`]: the built-in servers and a whole matrix run.
 //! - [`expect`]: expected verdict tables, compared like snapshots.
 //! - [`report`]: terminal table, JSON, JUnit, Markdown/HTML with SVG charts.
 
 pub mod drive;
 pub mod expect;
+pub mod external;
 pub mod matrix;
 pub mod minimise;
 pub mod report;

@@ -11,7 +11,8 @@ use clap::Args;
 
 use stickler::check::drive::{run_matrix, MatrixConfig, MinimiseTo, Servers};
 use stickler::check::expect::ExpectTable;
-use stickler::check::matrix::{cases, select};
+use stickler::check::external::{ClientOutput, ExternalClient};
+use stickler::check::matrix::{cases, select, Workload};
 use stickler::check::minimise::Budget;
 use stickler::check::report;
 use stickler::check::run::RunConfig;
@@ -34,6 +35,14 @@ pub struct CheckArgs {
     /// Test the server at ADDR instead of the built-in servers (needs --framing, one value).
     #[arg(long, value_name = "ADDR")]
     pub target: Option<SocketAddr>,
+    /// Judge an external client: a command line (split like a shell would, never run by one)
+    /// with {addr} (host:port to connect to) and {cmds} (the commands, one argument each),
+    /// run against the built-in server of --framing behind the proxy.
+    #[arg(long, value_name = "COMMAND", conflicts_with = "target")]
+    pub client: Option<String>,
+    /// How the external client prints replies: raw bytes, or one `LEN MD5HEX` line each.
+    #[arg(long, value_enum, default_value = "raw")]
+    pub client_output: ClientOutput,
     /// Framings to test (built-in: all of them by default).
     #[arg(long, value_enum, value_delimiter = ',')]
     pub framing: Vec<Framing>,
@@ -130,6 +139,7 @@ pub async fn measure(args: &CheckArgs) -> anyhow::Result<(MatrixReport, Option<E
             minimise,
             progress: !args.quiet,
             subject: format!("server at {target} ({framing}, {})", args.service.name()),
+            client: None,
         };
         let report = run_matrix(all, |_| Some(target), &config).await?;
         return Ok((report, expect));
@@ -142,7 +152,24 @@ pub async fn measure(args: &CheckArgs) -> anyhow::Result<(MatrixReport, Option<E
     } else {
         args.framing.clone()
     };
+    let client = match &args.client {
+        None => None,
+        Some(command) => {
+            let [framing] = framings[..] else {
+                bail!("--client needs exactly one --framing (the framing the client speaks)");
+            };
+            if framing == Framing::Upload {
+                bail!("--client supports the command framings, not upload");
+            }
+            Some(ExternalClient::parse(command, args.client_output).context("bad --client")?)
+        }
+    };
     let all = select(cases(&framings), &args.cases).context("bad --cases glob")?;
+    // An external client gets its commands on its command line: lockstep workloads only.
+    let all: Vec<_> = all
+        .into_iter()
+        .filter(|c| client.is_none() || matches!(c.workload, Workload::Small | Workload::Large))
+        .collect();
     if all.is_empty() {
         bail!("no case matches --cases {:?}", args.cases);
     }
@@ -154,7 +181,11 @@ pub async fn measure(args: &CheckArgs) -> anyhow::Result<(MatrixReport, Option<E
         concurrency: args.concurrency.unwrap_or(16),
         minimise,
         progress: !args.quiet,
-        subject: "built-in servers".into(),
+        subject: match &args.client {
+            Some(c) => format!("client `{c}` ({})", framings[0]),
+            None => "built-in servers".into(),
+        },
+        client,
     };
     let report = run_matrix(all, |f| servers.addr(f), &config).await;
     servers.stop().await;
@@ -232,6 +263,8 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
 pub fn main_job() -> anyhow::Result<ExitCode> {
     let args = CheckArgs {
         target: None,
+        client: None,
+        client_output: ClientOutput::Raw,
         framing: Vec::new(),
         service: Service::Cmd,
         cases: Vec::new(),

@@ -1,0 +1,269 @@
+//! An external client as the subject: the harness runs its own server behind the proxy, runs
+//! the client command once per connection with `{addr}` and `{cmds}` filled in (never through a
+//! shell), and compares what the client printed with the replies it should have received.
+
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::io::AsyncReadExt;
+
+use crate::codec::json::md5_hex;
+use crate::proxy::toxic::Direction;
+
+use super::matrix::{case_seed, CaseId};
+use super::run::{show, start_proxy, transcript_lines, CaseRun, RunConfig};
+use super::verdict::{Counts, Verdict};
+use super::workload::{steps, Step};
+use super::{CellResult, Failure};
+
+/// How the client prints each reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ClientOutput {
+    /// The reply bytes, back to back.
+    Raw,
+    /// One `LEN MD5HEX` line per reply.
+    Digest,
+}
+
+/// The client command: words as a shell would split them, with `{addr}` and `{cmds}`.
+#[derive(Debug, Clone)]
+pub struct ExternalClient {
+    pub words: Vec<String>,
+    pub output: ClientOutput,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExternalError {
+    #[error("cannot split the client command: {0}")]
+    Split(String),
+    #[error("the client command is empty")]
+    Empty,
+    #[error("the client command has no {{addr}}: it could not be pointed at the proxy")]
+    NoAddr,
+}
+
+impl ExternalClient {
+    pub fn parse(command: &str, output: ClientOutput) -> Result<ExternalClient, ExternalError> {
+        let words = shell_words::split(command).map_err(|e| ExternalError::Split(e.to_string()))?;
+        if words.is_empty() {
+            return Err(ExternalError::Empty);
+        }
+        if !words.iter().any(|w| w.contains("{addr}")) {
+            return Err(ExternalError::NoAddr);
+        }
+        Ok(ExternalClient { words, output })
+    }
+
+    /// The argument vector for one run: `{addr}` replaced inside words, a word `{cmds}`
+    /// replaced by one argument per command.
+    pub fn argv(&self, addr: SocketAddr, cmds: &[String]) -> Vec<String> {
+        let mut out = Vec::new();
+        for w in &self.words {
+            if w == "{cmds}" {
+                out.extend(cmds.iter().cloned());
+            } else {
+                out.push(w.replace("{addr}", &addr.to_string()));
+            }
+        }
+        out
+    }
+}
+
+/// What a client process did.
+struct ClientRun {
+    stdout: Vec<u8>,
+    stderr_tail: String,
+    /// `None` when it was killed at the time limit.
+    status: Option<std::process::ExitStatus>,
+}
+
+/// Runs the client until it exits, or until `idle` passes with no byte moving through the
+/// proxy (`moved` counts them): a slow exchange is no hang.
+async fn run_process(
+    argv: &[String],
+    idle: Duration,
+    moved: impl Fn() -> u64,
+) -> std::io::Result<ClientRun> {
+    let mut child = tokio::process::Command::new(&argv[0])
+        .args(&argv[1..])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot run {:?}: {e}", argv[0])))?;
+    // Output is read to the end (bounded by the time limit); 16 MiB is far above any workload.
+    let mut stdout = child.stdout.take().expect("piped stdout").take(16 << 20);
+    let mut stderr = child.stderr.take().expect("piped stderr").take(1 << 20);
+    let mut out = Vec::new();
+    let mut err = Vec::new();
+    let io = async {
+        let (a, b) = tokio::join!(stdout.read_to_end(&mut out), stderr.read_to_end(&mut err));
+        a.and(b)
+    };
+    let mut finished = Box::pin(async {
+        io.await?;
+        child.wait().await
+    });
+    let mut last = (moved(), Instant::now());
+    let status = loop {
+        tokio::select! {
+            status = &mut finished => break Some(status?),
+            _ = tokio::time::sleep(Duration::from_millis(50)) => {
+                let now = moved();
+                if now != last.0 {
+                    last = (now, Instant::now());
+                } else if last.1.elapsed() >= idle {
+                    break None;
+                }
+            }
+        }
+    };
+    drop(finished);
+    if status.is_none() {
+        let _ = child.kill().await;
+    }
+    let tail = String::from_utf8_lossy(&err[err.len().saturating_sub(400)..])
+        .trim()
+        .to_string();
+    Ok(ClientRun {
+        stdout: out,
+        stderr_tail: tail,
+        status,
+    })
+}
+
+/// One verdict per expected reply, from the client's output.
+fn judge(expected: &[Vec<u8>], run: &ClientRun, output: ClientOutput) -> Vec<(Verdict, String)> {
+    let ended = match run.status {
+        None => Verdict::Hang,
+        Some(s) if !s.success() => Verdict::Crashed,
+        Some(_) => Verdict::ClosedEarly,
+    };
+    let ending = match run.status {
+        None => "killed: nothing moved through the proxy for the timeout".to_string(),
+        Some(s) => format!("{s}; stderr: {}", run.stderr_tail),
+    };
+    let mut out = Vec::new();
+    match output {
+        ClientOutput::Digest => {
+            let text = String::from_utf8_lossy(&run.stdout);
+            let mut lines = text.lines();
+            for e in expected {
+                let want = format!("{} {}", e.len(), md5_hex(e));
+                let Some(line) = lines.next() else {
+                    out.push((ended, format!("no line ({ending})")));
+                    break;
+                };
+                // A digest cannot tell a cut reply from another one: any mismatch is wrong output.
+                let v = if line.trim() == want {
+                    Verdict::Ok
+                } else {
+                    Verdict::WrongReply
+                };
+                out.push((v, format!("printed {line:?}, expected {want:?}")));
+            }
+        }
+        ClientOutput::Raw => {
+            let mut rest = &run.stdout[..];
+            for e in expected {
+                if rest.starts_with(e) {
+                    rest = &rest[e.len()..];
+                    out.push((Verdict::Ok, show(e)));
+                } else if rest.is_empty() {
+                    out.push((ended, format!("nothing more printed ({ending})")));
+                    break;
+                } else {
+                    out.push((Verdict::WrongReply, format!("printed {}", show(rest))));
+                    rest = &[];
+                }
+            }
+        }
+    }
+    if run.status.is_none_or(|s| !s.success()) && out.iter().all(|(v, _)| *v == Verdict::Ok) {
+        out.push((ended, ending));
+    }
+    out
+}
+
+/// Measures one cell with the external client against our server at `upstream`.
+pub async fn run_client_case(
+    case: CaseId,
+    upstream: SocketAddr,
+    client: &ExternalClient,
+    cfg: &RunConfig,
+) -> std::io::Result<CaseRun> {
+    let seed = case_seed(cfg.seed, &case);
+    let started = Instant::now();
+    let cmds: Vec<Vec<u8>> = match steps(case.workload, cfg.service, seed) {
+        Some(steps) if steps.iter().all(|s| matches!(s, Step::Lockstep(_))) => steps
+            .into_iter()
+            .filter_map(|s| match s {
+                Step::Lockstep(r) => Some(r),
+                _ => None,
+            })
+            .collect(),
+        _ => {
+            return Err(std::io::Error::other(format!(
+                "workload {} cannot be given to an external client",
+                case.workload.name()
+            )))
+        }
+    };
+    let words: Vec<String> = cmds
+        .iter()
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect();
+    let expected: Vec<Vec<u8>> = cmds.iter().map(|c| cfg.service.reply(c)).collect();
+    let (proxy, record) = start_proxy(upstream, &case, seed, None).await?;
+    let mut counts = Counts::default();
+    let mut failure = None;
+    for conn in 0..cfg.connections {
+        let argv = client.argv(proxy.local_addr(), &words);
+        let moved = || Direction::BOTH.iter().map(|d| proxy.bytes(*d)).sum();
+        let run = run_process(&argv, cfg.timeout, moved).await?;
+        for (i, (v, observed)) in judge(&expected, &run, client.output)
+            .into_iter()
+            .enumerate()
+        {
+            counts.add(v);
+            if v != Verdict::Ok && failure.is_none() {
+                failure = Some(Failure {
+                    connection: conn,
+                    exchange: i,
+                    verdict: v,
+                    request: words.get(i).cloned().unwrap_or_default(),
+                    expected_len: expected.get(i).map_or(0, Vec::len),
+                    observed,
+                    reads: Vec::new(),
+                    transcript: Vec::new(),
+                    minimised: None,
+                    repro: None,
+                    repro_command: String::new(),
+                });
+            }
+        }
+    }
+    proxy.shutdown().await;
+    let events = record.events();
+    if let Some(f) = failure.as_mut() {
+        f.transcript = transcript_lines(&events, f.connection, 24);
+        f.repro_command = format!(
+            "stickler check --framing {} --client {:?} --cases '{case}' --seed {}",
+            case.framing,
+            shell_words::join(&client.words),
+            cfg.seed
+        );
+    }
+    Ok(CaseRun {
+        result: CellResult {
+            case,
+            seed,
+            counts,
+            elapsed_ms: started.elapsed().as_millis() as u64,
+            failure,
+        },
+        events,
+    })
+}
