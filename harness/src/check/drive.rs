@@ -82,6 +82,8 @@ pub struct MatrixConfig {
     pub subject: String,
     /// An external client to judge instead of our own (run against our servers).
     pub client: Option<ExternalClient>,
+    /// Pause after a failing case (for an external target, which may need a moment).
+    pub settle: bool,
 }
 
 /// A progress bar on stderr when asked for and stderr is a terminal; hidden otherwise.
@@ -118,6 +120,7 @@ pub async fn run_matrix(
         let cfg = config.run.clone();
         let minimise_to = config.minimise.clone();
         let client = config.client.clone();
+        let settle = config.settle;
         let bar = bar.clone();
         set.spawn(async move {
             let _permit = limit.acquire_owned().await.expect("semaphore open");
@@ -143,6 +146,10 @@ pub async fn run_matrix(
                 let path = file.save(&to.dir)?;
                 f.repro_command = format!("stickler replay {}", path.display());
                 f.repro = Some(path.display().to_string());
+            }
+            if settle && !run.result.counts.passed() {
+                // A failing case leaves the target in an unknown state: give it a moment.
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
             }
             bar.inc(1);
             Ok::<_, std::io::Error>((index, run.result))

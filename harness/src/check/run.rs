@@ -258,7 +258,11 @@ pub async fn start_proxy(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let record = RecordSink::memory(true);
     let mut config = ProxyConfig::new(upstream);
-    config.toxics = profile_toxics(case.profile).map_err(std::io::Error::other)?;
+    // A replayed schedule carries the recorded timing itself: the profile's toxics, whose
+    // random draws would differ on a fresh proxy, stay off.
+    if schedule.is_none() {
+        config.toxics = profile_toxics(case.profile).map_err(std::io::Error::other)?;
+    }
     config.seed = seed;
     config.record = Some(record.clone());
     config.replay = schedule;

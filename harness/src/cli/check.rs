@@ -140,6 +140,7 @@ pub async fn measure(args: &CheckArgs) -> anyhow::Result<(MatrixReport, Option<E
             progress: !args.quiet,
             subject: format!("server at {target} ({framing}, {})", args.service.name()),
             client: None,
+            settle: true,
         };
         let report = run_matrix(all, |_| Some(target), &config).await?;
         return Ok((report, expect));
@@ -186,6 +187,7 @@ pub async fn measure(args: &CheckArgs) -> anyhow::Result<(MatrixReport, Option<E
             None => "built-in servers".into(),
         },
         client,
+        settle: false,
     };
     let report = run_matrix(all, |f| servers.addr(f), &config).await;
     servers.stop().await;
