@@ -231,7 +231,7 @@ fn is_float_syntax(arg: &[u8]) -> bool {
     let frac = parts.next().unwrap_or_default();
     let mantissa_ok =
         (!int.is_empty() || !frac.is_empty()) && int.iter().chain(frac).all(u8::is_ascii_digit);
-    let exponent_ok = exponent.map_or(true, |e| {
+    let exponent_ok = exponent.is_none_or(|e| {
         let e = e.strip_prefix(b"-").or(e.strip_prefix(b"+")).unwrap_or(e);
         !e.is_empty() && e.iter().all(u8::is_ascii_digit)
     });
