@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod proxy;
 
 #[derive(Debug, Parser)]
@@ -25,6 +26,8 @@ pub struct Cli {
 enum Command {
     /// Run the chaos proxy (or, with --api, the toxiproxy HTTP API).
     Proxy(proxy::ProxyArgs),
+    /// Benchmarks a user can run (`stickler bench proxy`).
+    Bench(bench::BenchArgs),
 }
 
 /// Sets up logging to stderr; `RUST_LOG` overrides the default level (`info`).
@@ -42,6 +45,7 @@ pub fn main() -> ExitCode {
     init_tracing();
     let result: anyhow::Result<ExitCode> = match cli.command {
         Command::Proxy(args) => proxy::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(code) => code,
