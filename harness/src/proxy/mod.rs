@@ -27,6 +27,7 @@
 //! ```
 
 pub mod api;
+pub mod api_model;
 pub mod bench;
 mod conn;
 pub mod fastpath;
