@@ -68,9 +68,8 @@ async fn serve(args: ProxyArgs) -> anyhow::Result<ExitCode> {
             config.replay =
                 Some(Schedule::load(path).with_context(|| format!("reading {}", path.display()))?);
         }
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .with_context(|| format!("listening on {listen}"))?;
+        let listener =
+            stickler::proxy::bind(listen).with_context(|| format!("listening on {listen}"))?;
         let names: Vec<String> = config.toxics.iter().map(|t| t.name.clone()).collect();
         let h = Proxy::start(listener, config);
         eprintln!(

@@ -161,7 +161,7 @@ impl ApiState {
         listen: SocketAddr,
         upstream: SocketAddr,
     ) -> ApiResult<ProxyHandle> {
-        let l = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
+        let l = super::bind(listen).map_err(|e| {
             ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 format!("listen {listen}: {e}"),
@@ -590,7 +590,7 @@ pub struct ApiServer {
 impl ApiServer {
     /// Binds `addr` and serves the API; proxies it creates draw from seed 0.
     pub async fn bind(addr: SocketAddr) -> std::io::Result<ApiServer> {
-        let l = tokio::net::TcpListener::bind(addr).await?;
+        let l = super::bind(addr)?;
         Ok(ApiServer::start(l, 0))
     }
 

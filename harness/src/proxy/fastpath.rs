@@ -131,6 +131,8 @@ async fn relay_splice(
     let (sfd, dfd) = (src.as_raw_fd(), dst.as_raw_fd());
     loop {
         debug_assert_eq!(pipe.held, 0);
+        // Data may keep coming without a wait: give other connections their turn.
+        tokio::task::coop::consume_budget().await;
         // Try first: data is often already there, and readiness costs a wake-up.
         let n = match splice(sfd, pipe.w, CHUNK) {
             Ok(n) => n,
@@ -178,6 +180,7 @@ async fn relay_copy(
 ) -> io::Result<Stop> {
     let mut buf = vec![0u8; CHUNK];
     loop {
+        tokio::task::coop::consume_budget().await;
         let n = match src.try_read(&mut buf) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {

@@ -101,6 +101,21 @@ impl Shared {
     }
 }
 
+/// Listen queue length for [`bind`]: room for a burst of a thousand connects at once.
+pub const BACKLOG: i32 = 4096;
+
+/// Binds a listener with a listen queue of [`BACKLOG`] (the default, 128, drops the SYNs of a
+/// burst of connects, which then wait seconds for a retransmit).
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG as u32)
+}
+
 /// Starts proxies.
 pub struct Proxy;
 

@@ -280,6 +280,7 @@ impl Dir<'_> {
         let mut eof = false;
         let mut closing = false;
         loop {
+            tokio::task::coop::consume_budget().await;
             self.write_due().await?;
             if (eof || closing) && self.queue.is_empty() && self.deadline().is_none() {
                 if closing {
