@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use clap::Args;
 use stickler::proxy::toxic::parse::SYNTAX_HELP;
-use stickler::proxy::{api, Proxy, ProxyConfig, RecordSink, Schedule, ToxicSpec};
+use stickler::proxy::{api, FastMode, Proxy, ProxyConfig, RecordSink, Schedule, ToxicSpec};
 
 #[derive(Debug, Args)]
 #[command(after_help = SYNTAX_HELP)]
@@ -36,13 +36,21 @@ pub struct ProxyArgs {
     /// Leave Nagle's algorithm on (split pieces may then merge in the sender).
     #[arg(long)]
     no_nodelay: bool,
+    /// How a direction with no toxic moves bytes.
+    #[arg(long, value_enum, default_value_t = FastMode::Copy)]
+    fast_path: FastMode,
     /// Serve the toxiproxy HTTP API on this address (e.g. 127.0.0.1:8474).
     #[arg(long, value_name = "ADDR")]
     api: Option<SocketAddr>,
 }
 
 pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
-    let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
+    // One thread: relaying is cheap per byte, and on a small machine the peers need the other
+    // cores (a second worker only adds cross-thread wake-ups to every round trip).
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
     rt.block_on(serve(args))
 }
 
@@ -58,6 +66,7 @@ async fn serve(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         config.toxics = args.toxics;
         config.seed = args.seed;
         config.nodelay = !args.no_nodelay;
+        config.fast_mode = args.fast_path;
         if let Some(path) = &args.record {
             config.record = Some(
                 RecordSink::file(path, args.record_bytes)

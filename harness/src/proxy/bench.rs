@@ -62,8 +62,8 @@ pub fn run(opts: &BenchOptions) -> io::Result<Vec<PathResult>> {
     let mut paths = vec![("direct".to_string(), sink, echo)];
     let mut stops = Vec::new();
     for (name, mode) in [
-        ("proxy (splice)", FastMode::Auto),
         ("proxy (copy)", FastMode::Copy),
+        ("proxy (splice)", FastMode::Splice),
     ] {
         let (psink, s1) = spawn_proxy(sink, mode)?;
         let (pecho, s2) = spawn_proxy(echo, mode)?;

@@ -52,7 +52,7 @@ pub use record::{PieceEvent, RecordSink, Schedule};
 pub use toxic::{Direction, ToxicError, ToxicKind, ToxicSpec};
 
 /// What a proxy does. [`ProxyConfig::new`] gives: no toxic, seed 0, no recording, no replay,
-/// TCP_NODELAY on (split pieces must leave as separate segments), splice fast path.
+/// TCP_NODELAY on (split pieces must leave as separate segments), copying fast path.
 #[derive(Debug, Clone)]
 pub struct ProxyConfig {
     pub upstream: SocketAddr,
@@ -73,7 +73,7 @@ impl ProxyConfig {
             record: None,
             replay: None,
             nodelay: true,
-            fast_mode: FastMode::Auto,
+            fast_mode: FastMode::Copy,
         }
     }
 }
