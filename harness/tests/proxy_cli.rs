@@ -140,4 +140,22 @@ fn the_binary_relays_records_and_replays() {
     assert_eq!(echo_via(listen, &msg), msg);
     p.stop();
     assert_eq!(up_lengths(&rec2), up_lengths(&rec));
+
+    // Show the first recording through a framing's decoder.
+    let out = Command::new(assert_cmd::cargo::cargo_bin("stickler"))
+        .args([
+            "proxy",
+            "--show",
+            rec.to_str().unwrap(),
+            "--framing",
+            "naive",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("connection 1 up:") && text.contains("split"),
+        "{text}"
+    );
 }
