@@ -33,12 +33,11 @@ use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::api_model::{ApiProxy, ApiToxic, AttrError};
+use super::api_model::{
+    field_bool, field_str, parse_body, ApiError, ApiProxy, ApiResult, ApiToxic,
+};
 use super::toxic::Direction;
 use super::{Proxy, ProxyConfig, ProxyHandle};
-
-/// Largest request body the API reads.
-const MAX_BODY: usize = 1 << 20;
 
 struct Entry {
     upstream: String,
@@ -78,73 +77,6 @@ impl Entry {
 struct ApiState {
     proxies: Mutex<BTreeMap<String, Entry>>,
     seed: u64,
-}
-
-/// An API error, shown as toxiproxy shows it.
-#[derive(Debug)]
-pub struct ApiError {
-    status: StatusCode,
-    message: String,
-}
-
-impl ApiError {
-    fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
-        ApiError {
-            status,
-            message: message.into(),
-        }
-    }
-    fn bad(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, message)
-    }
-    fn no_proxy() -> ApiError {
-        ApiError::new(StatusCode::NOT_FOUND, "proxy not found")
-    }
-    fn no_toxic() -> ApiError {
-        ApiError::new(StatusCode::NOT_FOUND, "toxic not found")
-    }
-}
-
-impl From<AttrError> for ApiError {
-    fn from(e: AttrError) -> ApiError {
-        ApiError::bad(e.to_string())
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = json!({"error": self.message, "status": self.status.as_u16()});
-        (self.status, Json(body)).into_response()
-    }
-}
-
-type ApiResult<T> = Result<T, ApiError>;
-
-fn parse_body(body: &Bytes) -> ApiResult<Value> {
-    if body.len() > MAX_BODY {
-        return Err(ApiError::bad(format!("request body over {MAX_BODY} bytes")));
-    }
-    serde_json::from_slice(body).map_err(|e| ApiError::bad(format!("bad request body: {e}")))
-}
-
-fn field_str(obj: &Map<String, Value>, key: &str) -> ApiResult<Option<String>> {
-    match obj.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(v) => Err(ApiError::bad(format!(
-            "field {key} must be a string, got {v}"
-        ))),
-    }
-}
-
-fn field_bool(obj: &Map<String, Value>, key: &str) -> ApiResult<Option<bool>> {
-    match obj.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(v) => Err(ApiError::bad(format!(
-            "field {key} must be true or false, got {v}"
-        ))),
-    }
 }
 
 async fn resolve(addr: &str, what: &str) -> ApiResult<SocketAddr> {

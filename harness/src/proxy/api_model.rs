@@ -13,10 +13,16 @@
 //! | `limit_data` | `bytes` |
 //!
 //! and ours: `split` (`min`, `max` bytes, `gap_us`), `coalesce` (`window_us`, `max_bytes`).
+//!
+//! Errors are shown as toxiproxy shows them: `{"error": "...", "status": N}`.
 
 use std::time::Duration;
 
-use serde_json::{Map, Value};
+use axum::body::Bytes;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Map, Value};
 
 use super::toxic::{Side, ToxicError, ToxicKind, ToxicSpec};
 
@@ -176,6 +182,76 @@ pub struct ApiProxy {
     pub upstream: String,
     pub enabled: bool,
     pub toxics: Vec<ApiToxic>,
+}
+
+/// Largest request body the API reads.
+pub const MAX_BODY: usize = 1 << 20;
+
+/// An API error, shown as toxiproxy shows it.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+    pub fn bad(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+    pub fn no_proxy() -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "proxy not found")
+    }
+    pub fn no_toxic() -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "toxic not found")
+    }
+}
+
+impl From<AttrError> for ApiError {
+    fn from(e: AttrError) -> ApiError {
+        ApiError::bad(e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": self.message, "status": self.status.as_u16()});
+        (self.status, Json(body)).into_response()
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+pub fn parse_body(body: &Bytes) -> ApiResult<Value> {
+    if body.len() > MAX_BODY {
+        return Err(ApiError::bad(format!("request body over {MAX_BODY} bytes")));
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::bad(format!("bad request body: {e}")))
+}
+
+pub fn field_str(obj: &Map<String, Value>, key: &str) -> ApiResult<Option<String>> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(v) => Err(ApiError::bad(format!(
+            "field {key} must be a string, got {v}"
+        ))),
+    }
+}
+
+pub fn field_bool(obj: &Map<String, Value>, key: &str) -> ApiResult<Option<bool>> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(v) => Err(ApiError::bad(format!(
+            "field {key} must be true or false, got {v}"
+        ))),
+    }
 }
 
 #[cfg(test)]
