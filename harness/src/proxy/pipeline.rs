@@ -1,5 +1,5 @@
 //! One direction of one connection: the toxics in order ([`Pipeline`]) and the loop that reads,
-//! runs bytes through them, and writes each resulting piece as one write at its time ([`pump`]).
+//! runs bytes through them, and writes each resulting piece as one write at its time (`pump`).
 //!
 //! A direction with no toxic, no recording and no replay takes the fast path instead
 //! ([`super::fastpath`]). When the toxic list changes, what the old toxics hold is released and
