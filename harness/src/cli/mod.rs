@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod proxy;
 
 #[derive(Debug, Parser)]
@@ -39,6 +40,8 @@ enum Command {
     Client(client::ClientArgs),
     /// Run the chaos proxy (or, with --api, the toxiproxy HTTP API).
     Proxy(proxy::ProxyArgs),
+    /// Benchmarks a user can run (`stickler bench proxy`).
+    Bench(bench::BenchArgs),
 }
 
 /// Sets up logging to stderr; `RUST_LOG` overrides the default level.
@@ -65,6 +68,7 @@ pub fn main() -> ExitCode {
         Some(Command::Serve(args)) => serve::run(args),
         Some(Command::Client(args)) => client::run(args),
         Some(Command::Proxy(args)) => proxy::run(args),
+        Some(Command::Bench(args)) => bench::run(args),
     };
     match result {
         Ok(code) => code,

@@ -6,8 +6,12 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use clap::Args;
+use stickler::codec::Framing;
+use stickler::proxy::record::read_events;
 use stickler::proxy::toxic::parse::SYNTAX_HELP;
-use stickler::proxy::{api, Proxy, ProxyConfig, RecordSink, Schedule, ToxicSpec};
+use stickler::proxy::toxic::Direction;
+use stickler::proxy::transcript::transcript_for;
+use stickler::proxy::{api, FastMode, Proxy, ProxyConfig, RecordSink, Schedule, ToxicSpec};
 
 #[derive(Debug, Args)]
 #[command(after_help = SYNTAX_HELP)]
@@ -36,13 +40,31 @@ pub struct ProxyArgs {
     /// Leave Nagle's algorithm on (split pieces may then merge in the sender).
     #[arg(long)]
     no_nodelay: bool,
+    /// How a direction with no toxic moves bytes.
+    #[arg(long, value_enum, default_value_t = FastMode::Copy)]
+    fast_path: FastMode,
+    /// Show a recording made with --record-bytes, piece by piece with the frames each carries
+    /// under --framing, then exit.
+    #[arg(long, value_name = "FILE", requires = "framing")]
+    show: Option<PathBuf>,
+    /// The framing to decode a --show recording with.
+    #[arg(long, value_enum)]
+    framing: Option<Framing>,
     /// Serve the toxiproxy HTTP API on this address (e.g. 127.0.0.1:8474).
     #[arg(long, value_name = "ADDR")]
     api: Option<SocketAddr>,
 }
 
 pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
-    let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
+    if let (Some(path), Some(framing)) = (&args.show, args.framing) {
+        return show(path, framing);
+    }
+    // One thread: relaying is cheap per byte, and on a small machine the peers need the other
+    // cores (a second worker only adds cross-thread wake-ups to every round trip).
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
     rt.block_on(serve(args))
 }
 
@@ -58,6 +80,7 @@ async fn serve(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         config.toxics = args.toxics;
         config.seed = args.seed;
         config.nodelay = !args.no_nodelay;
+        config.fast_mode = args.fast_path;
         if let Some(path) = &args.record {
             config.record = Some(
                 RecordSink::file(path, args.record_bytes)
@@ -68,9 +91,8 @@ async fn serve(args: ProxyArgs) -> anyhow::Result<ExitCode> {
             config.replay =
                 Some(Schedule::load(path).with_context(|| format!("reading {}", path.display()))?);
         }
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .with_context(|| format!("listening on {listen}"))?;
+        let listener =
+            stickler::proxy::bind(listen).with_context(|| format!("listening on {listen}"))?;
         let names: Vec<String> = config.toxics.iter().map(|t| t.name.clone()).collect();
         let h = Proxy::start(listener, config);
         eprintln!(
@@ -102,6 +124,18 @@ async fn serve(args: ProxyArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(s) = api_server {
         s.shutdown().await;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn show(path: &std::path::Path, framing: Framing) -> anyhow::Result<ExitCode> {
+    let events = read_events(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut streams: Vec<(u64, Direction)> = events.iter().map(|e| (e.conn, e.dir)).collect();
+    streams.sort();
+    streams.dedup();
+    for (conn, dir) in streams {
+        let t = transcript_for(&events, conn, dir, framing)?;
+        print!("{t}");
     }
     Ok(ExitCode::SUCCESS)
 }

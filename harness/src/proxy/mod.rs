@@ -27,6 +27,7 @@
 //! ```
 
 pub mod api;
+pub mod api_model;
 pub mod bench;
 mod conn;
 pub mod fastpath;
@@ -51,7 +52,7 @@ pub use record::{PieceEvent, RecordSink, Schedule};
 pub use toxic::{Direction, ToxicError, ToxicKind, ToxicSpec};
 
 /// What a proxy does. [`ProxyConfig::new`] gives: no toxic, seed 0, no recording, no replay,
-/// TCP_NODELAY on (split pieces must leave as separate segments), splice fast path.
+/// TCP_NODELAY on (split pieces must leave as separate segments), copying fast path.
 #[derive(Debug, Clone)]
 pub struct ProxyConfig {
     pub upstream: SocketAddr,
@@ -72,7 +73,7 @@ impl ProxyConfig {
             record: None,
             replay: None,
             nodelay: true,
-            fast_mode: FastMode::Auto,
+            fast_mode: FastMode::Copy,
         }
     }
 }
@@ -98,6 +99,21 @@ impl Shared {
     pub fn upstream(&self) -> SocketAddr {
         *self.upstream.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// Listen queue length for [`bind`]: room for a burst of a thousand connects at once.
+pub const BACKLOG: i32 = 4096;
+
+/// Binds a listener with a listen queue of [`BACKLOG`] (the default, 128, drops the SYNs of a
+/// burst of connects, which then wait seconds for a retransmit).
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG as u32)
 }
 
 /// Starts proxies.

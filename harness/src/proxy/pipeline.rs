@@ -1,5 +1,5 @@
 //! One direction of one connection: the toxics in order ([`Pipeline`]) and the loop that reads,
-//! runs bytes through them, and writes each resulting piece as one write at its time ([`pump`]).
+//! runs bytes through them, and writes each resulting piece as one write at its time (`pump`).
 //!
 //! A direction with no toxic, no recording and no replay takes the fast path instead
 //! ([`super::fastpath`]). When the toxic list changes, what the old toxics hold is released and
@@ -24,8 +24,12 @@ use super::record::{to_hex, PieceEvent};
 use super::toxic::replay::{Replay, DEFAULT_HOLD_MAX};
 use super::toxic::{Direction, Out, Piece, Toxic, ToxicSpec, Verdict};
 
-/// Bytes a direction may have read but not yet written, before it stops reading.
+/// What a direction may hold read but not yet written, before it stops reading: bytes plus
+/// [`PIECE_OVERHEAD`] per piece, so a split into 1-byte pieces stays bounded too. With one read
+/// on top, a direction's queue stays under about 5 MiB whatever the toxics.
 pub const QUEUE_CAP: usize = 1 << 20;
+/// What one queued piece costs besides its bytes.
+pub const PIECE_OVERHEAD: usize = 64;
 /// Largest read.
 const READ_SIZE: usize = 64 << 10;
 
@@ -176,7 +180,7 @@ impl Dir<'_> {
     fn take(&mut self, out: Out) -> Option<Verdict> {
         for p in out.pieces {
             if !p.data.is_empty() {
-                self.queued += p.data.len();
+                self.queued += p.data.len() + PIECE_OVERHEAD;
                 self.queue.push_back(p);
             }
         }
@@ -246,7 +250,7 @@ impl Dir<'_> {
             }
             let p = self.queue.pop_front().expect("front exists");
             fastpath::write_all(self.dst, &p.data).await?;
-            self.queued -= p.data.len();
+            self.queued -= p.data.len() + PIECE_OVERHEAD;
             let now = Instant::now();
             let shared = &self.conn.shared;
             shared.bytes[self.dir as usize].fetch_add(p.data.len() as u64, Ordering::Relaxed);
@@ -280,6 +284,7 @@ impl Dir<'_> {
         let mut eof = false;
         let mut closing = false;
         loop {
+            tokio::task::coop::consume_budget().await;
             self.write_due().await?;
             if (eof || closing) && self.queue.is_empty() && self.deadline().is_none() {
                 if closing {
@@ -312,7 +317,8 @@ impl Dir<'_> {
                 }
                 r = self.src.readable(), if reading => {
                     r?;
-                    match self.src.try_read(&mut buf) {
+                    let room = (QUEUE_CAP - self.queued).clamp(1, READ_SIZE);
+                    match self.src.try_read(&mut buf[..room]) {
                         Ok(0) => {
                             eof = true;
                             self.through(Instant::now(), None, true)

@@ -248,6 +248,27 @@ impl Schedule {
         true
     }
 
+    /// Cuts piece `i` in two, the first `at` bytes long (0 < at < len); the second keeps no
+    /// gap. False if there is no such piece or cut.
+    pub fn split_piece(&mut self, conn: u64, dir: Direction, i: usize, at: usize) -> bool {
+        let Some(s) = self
+            .streams
+            .iter_mut()
+            .find(|s| s.conn == conn && s.dir == dir)
+        else {
+            return false;
+        };
+        match s.pieces.get_mut(i) {
+            Some(p) if at > 0 && at < p.len => {
+                let rest = p.len - at;
+                p.len = at;
+                s.pieces.insert(i + 1, SchedPiece::len(rest));
+                true
+            }
+            _ => false,
+        }
+    }
+
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("schedule serializes")
     }
@@ -269,6 +290,30 @@ impl Schedule {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn edit_a_schedule() {
+        let mut s = Schedule::default();
+        s.set(
+            1,
+            Direction::Down,
+            vec![SchedPiece::len(5), SchedPiece::len(2)],
+        );
+        assert!(s.split_piece(1, Direction::Down, 0, 3));
+        assert!(!s.split_piece(1, Direction::Down, 0, 3));
+        assert!(!s.split_piece(0, Direction::Down, 0, 1));
+        assert!(s.merge_adjacent(1, Direction::Down, 1));
+        assert!(!s.merge_adjacent(1, Direction::Down, 1));
+        let lens: Vec<usize> = s
+            .pieces(1, Direction::Down)
+            .unwrap()
+            .iter()
+            .map(|p| p.len)
+            .collect();
+        assert_eq!(lens, [3, 4]);
+        assert_eq!(Schedule::from_json(&s.to_json()).unwrap(), s);
+        assert!(Schedule::from_json("{").is_err());
+    }
 
     #[test]
     fn hex_round_trip() {

@@ -30,6 +30,13 @@ use tokio_util::codec::Decoder;
 
 use super::record::PieceEvent;
 use super::toxic::Direction;
+use crate::codec::framed::FramedCodec;
+use crate::codec::json::JsonCodec;
+use crate::codec::length::LengthCodec;
+use crate::codec::naive::NaiveCodec;
+use crate::codec::ready::{ReadyItem, ReadyReplyDecoder};
+use crate::codec::upload::{UploadDecoder, UploadItem};
+use crate::codec::Framing;
 
 /// One piece, and the frames it carries bytes of.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,12 +69,56 @@ pub enum TranscriptError {
     NoBytes { offset: u64 },
 }
 
-/// Decodes the recorded bytes of `conn`/`dir` with `decoder`, piece by piece.
+/// Decodes the recorded bytes of `conn`/`dir` with `decoder`, piece by piece; every item the
+/// decoder yields ends a frame.
 pub fn transcript<D: Decoder>(
     events: &[PieceEvent],
     conn: u64,
     dir: Direction,
+    decoder: D,
+) -> Result<Transcript, TranscriptError>
+where
+    D::Error: fmt::Display,
+{
+    transcript_by(events, conn, dir, decoder, |_| true)
+}
+
+/// The transcript of `conn`/`dir` under a framing's own decoder for that direction: replies
+/// (down) in the framing's reply format; requests (up) are unframed (one read = one message,
+/// [`NaiveCodec`]) except under `framed` and `upload`.
+pub fn transcript_for(
+    events: &[PieceEvent],
+    conn: u64,
+    dir: Direction,
+    framing: Framing,
+) -> Result<Transcript, TranscriptError> {
+    use Direction::{Down, Up};
+    match (framing, dir) {
+        (Framing::Ready, Down) => {
+            transcript_by(events, conn, dir, ReadyReplyDecoder::default(), |i| {
+                matches!(i, ReadyItem::Body(_))
+            })
+        }
+        (Framing::Struct, Down) | (Framing::Upload, Down) => {
+            transcript(events, conn, dir, LengthCodec::default())
+        }
+        (Framing::Json, Down) => transcript(events, conn, dir, JsonCodec::default()),
+        (Framing::Framed, _) => transcript(events, conn, dir, FramedCodec::default()),
+        (Framing::Upload, Up) => transcript_by(events, conn, dir, UploadDecoder::default(), |i| {
+            matches!(i, UploadItem::Done { .. })
+        }),
+        (Framing::Naive, _) | (_, Up) => transcript(events, conn, dir, NaiveCodec::default()),
+    }
+}
+
+/// Like [`transcript`], where only the items `ends_frame` accepts end a frame (a streaming
+/// decoder yields several items per frame).
+pub fn transcript_by<D: Decoder>(
+    events: &[PieceEvent],
+    conn: u64,
+    dir: Direction,
     mut decoder: D,
+    ends_frame: impl Fn(&D::Item) -> bool,
 ) -> Result<Transcript, TranscriptError>
 where
     D::Error: fmt::Display,
@@ -92,7 +143,11 @@ where
         fed += bytes.len() as u64;
         while error.is_none() {
             match decoder.decode(&mut buf) {
-                Ok(Some(_)) => frame_ends.push(fed - buf.len() as u64),
+                Ok(Some(item)) => {
+                    if ends_frame(&item) {
+                        frame_ends.push(fed - buf.len() as u64);
+                    }
+                }
                 Ok(None) => break,
                 Err(err) => error = Some(err.to_string()),
             }
@@ -100,7 +155,11 @@ where
     }
     while error.is_none() {
         match decoder.decode_eof(&mut buf) {
-            Ok(Some(_)) => frame_ends.push(fed - buf.len() as u64),
+            Ok(Some(item)) => {
+                if ends_frame(&item) {
+                    frame_ends.push(fed - buf.len() as u64);
+                }
+            }
             Ok(None) => break,
             Err(err) => error = Some(err.to_string()),
         }

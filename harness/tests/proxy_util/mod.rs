@@ -99,7 +99,7 @@ pub async fn start(upstream: SocketAddr, toxics: &[&str], seed: u64) -> ProxyHan
 }
 
 pub async fn start_with(config: ProxyConfig) -> ProxyHandle {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let l = stickler::proxy::bind("127.0.0.1:0".parse().unwrap()).unwrap();
     Proxy::start(l, config)
 }
 

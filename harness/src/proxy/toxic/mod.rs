@@ -8,7 +8,7 @@
 //! ChaCha stream passed in, so one seed replays one run.
 //!
 //! What the user writes is a [`ToxicSpec`] (see [`parse`] for the command-line syntax, and
-//! [`ToxicKind::toxiproxy_type`] for the toxiproxy names).
+//! [`crate::proxy::api_model`] for the toxiproxy names and attributes).
 
 pub mod cut;
 pub mod parse;
