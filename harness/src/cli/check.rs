@@ -13,7 +13,7 @@ use stickler::check::drive::{run_matrix, MatrixConfig, MinimiseTo, Servers};
 use stickler::check::expect::ExpectTable;
 use stickler::check::external::{ClientOutput, ExternalClient};
 use stickler::check::matrix::{cases, select, Workload};
-use stickler::check::minimise::Budget;
+use stickler::check::minimise::{Budget, CaseFile};
 use stickler::check::report;
 use stickler::check::run::RunConfig;
 use stickler::check::MatrixReport;
@@ -260,8 +260,32 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     conclude(&args, &report, expect.as_ref(), Vec::new())
 }
 
-/// The main job: the built-in servers' matrix compared with PROTOCOLS.md §4, minimised repros,
-/// and the report in `report/`.
+/// Committed minimised cases of the built-in servers (`stickler check --cases-dir`).
+const CASES_DIR: &str = "fixtures/cases";
+
+/// Points each failing cell at its committed minimised case, when there is one.
+fn link_committed_cases(report: &mut MatrixReport) {
+    for cell in &mut report.cells {
+        let Some(f) = cell.failure.as_mut() else {
+            continue;
+        };
+        let path = PathBuf::from(CASES_DIR)
+            .join(format!("{}.json", cell.case.to_string().replace('/', "_")));
+        if let Ok(file) = CaseFile::load(&path) {
+            f.minimised = Some(format!(
+                "{} — committed as {}",
+                file.describe(),
+                path.display()
+            ));
+            f.repro = Some(path.display().to_string());
+            f.repro_command = format!("stickler replay {}", path.display());
+        }
+    }
+}
+
+/// The main job: the built-in servers' matrix (one connection per case) compared with
+/// PROTOCOLS.md §4, failing cells linked to their committed minimised repros, and the report
+/// in `report/`.
 pub fn main_job() -> anyhow::Result<ExitCode> {
     let args = CheckArgs {
         target: None,
@@ -271,10 +295,10 @@ pub fn main_job() -> anyhow::Result<ExitCode> {
         service: Service::Cmd,
         cases: Vec::new(),
         seed: 1,
-        connections: 2,
+        connections: 1,
         timeout_ms: 3000,
         concurrency: None,
-        cases_dir: Some(PathBuf::from("report/cases")),
+        cases_dir: None,
         expect: None,
         expect_builtin: true,
         write_expect: None,
@@ -284,5 +308,9 @@ pub fn main_job() -> anyhow::Result<ExitCode> {
         quiet: false,
     };
     std::fs::create_dir_all("report").context("cannot create report/")?;
-    run(args)
+    let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    eprintln!("stickler: measuring the conformance matrix of the built-in servers …");
+    let (mut report, expect) = rt.block_on(measure(&args))?;
+    link_committed_cases(&mut report);
+    conclude(&args, &report, expect.as_ref(), Vec::new())
 }
