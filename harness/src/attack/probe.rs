@@ -84,10 +84,11 @@ fn classify(e: ClientError) -> ProbeFail {
 /// One probe with `timeout` per step; the reply time on success.
 pub async fn probe_once(config: &AttackConfig, timeout: Duration) -> Result<Duration, ProbeFail> {
     let start = Instant::now();
-    let client_config = ClientConfig::new(config.framing)
+    let mut client_config = ClientConfig::new(config.framing)
         .header_kind(config.header_kind)
         .token(config.token.clone())
         .timeout(timeout.max(Duration::from_millis(1)));
+    client_config.length_field = config.length_field;
     let mut client = Client::connect(config.target, client_config)
         .await
         .map_err(classify)?;

@@ -438,7 +438,8 @@ async fn many(config: &AttackConfig, want: usize, bytes: &[u8], probe_held: bool
     let mut streams = Vec::with_capacity(count);
     let mut reaction = Reaction::default();
     let mut failures_in_row = 0;
-    let connect_timeout = config.observe.min(Duration::from_secs(1));
+    // Past a full accept queue a SYN is retried after 1 s: allow for one retry.
+    let connect_timeout = Duration::from_secs(2);
     for _ in 0..count {
         match connect(config.target, connect_timeout).await {
             Ok(s) => {
@@ -448,7 +449,7 @@ async fn many(config: &AttackConfig, want: usize, bytes: &[u8], probe_held: bool
             Err(e) => {
                 reaction.refused += 1;
                 failures_in_row += 1;
-                if failures_in_row >= 16 {
+                if failures_in_row >= 8 {
                     notes.push(format!(
                         "stopped opening after {} connections: {e}",
                         streams.len()
@@ -468,14 +469,17 @@ async fn many(config: &AttackConfig, want: usize, bytes: &[u8], probe_held: bool
     tokio::time::sleep(config.observe).await;
     let mut scratch = vec![0u8; 4096];
     for s in &mut streams {
-        match s.try_read(&mut scratch) {
-            Ok(0) => reaction.closed += 1,
-            Ok(n) => {
-                reaction.replied += n;
-                reaction.silent += 1;
+        loop {
+            match s.try_read(&mut scratch) {
+                Ok(0) => reaction.closed += 1,
+                Ok(n) => {
+                    reaction.replied += n;
+                    continue;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => reaction.silent += 1,
+                Err(_) => reaction.reset += 1,
             }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => reaction.silent += 1,
-            Err(_) => reaction.reset += 1,
+            break;
         }
     }
     let peak_rss = sample(config.pid);

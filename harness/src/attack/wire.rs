@@ -152,12 +152,12 @@ impl Shape {
         out
     }
 
-    /// The body of `request` announced as the largest thing the wire can declare: `2^31−1` in
-    /// the `struct` field, a 1 TB `file_size` in a JSON header.
+    /// A request announcing 1 TB (seed 001's header): a 1 TB `file_size` in a JSON header, 1 TB
+    /// in an 8-byte length field, and the most a 4-byte one holds (`2^31−1`).
     pub fn announce_huge(&self) -> Vec<u8> {
         match self.wire {
             Wire::Raw | Wire::Ready => COMMAND.to_vec(),
-            Wire::Len => self.with_field(max_of(self.field), COMMAND),
+            Wire::Len => self.with_field((ONE_TB as i64).min(max_of(self.field)), COMMAND),
             Wire::Json | Wire::Upload => {
                 let mut v = self.valid_json(FILE);
                 v["file_size"] = json!(ONE_TB);
