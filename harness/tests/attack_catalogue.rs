@@ -163,3 +163,17 @@ async fn a_dead_server_is_reported_refused() {
     assert_eq!(report.results[0].outcome, attack::Outcome::Refused);
     assert!(attack::preflight(&config).await.is_err());
 }
+
+/// The note on scaling lists every case of the catalogue, by name.
+#[test]
+fn the_scaling_note_lists_every_case() {
+    let note = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../fuzz/SCALING.md"))
+        .expect("fuzz/SCALING.md");
+    for case in attack::catalogue() {
+        assert!(
+            note.contains(&format!("| `{}` |", case.name)),
+            "fuzz/SCALING.md does not list {}",
+            case.name
+        );
+    }
+}
