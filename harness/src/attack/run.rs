@@ -263,7 +263,7 @@ async fn execute(config: &AttackConfig, script: &Script) -> Executed {
             }
             let (reaction, held) = finish(stream, *end, window).await;
             let probe = probe_until(config, probe_deadline()).await;
-            drop(held);
+            let probe = release_and_reprobe(config, held, probe, &mut notes).await;
             Executed {
                 reaction,
                 probe,
@@ -296,7 +296,7 @@ async fn execute(config: &AttackConfig, script: &Script) -> Executed {
             }
             let (reaction, held) = finish(stream, *end, window).await;
             let probe = probe_until(config, probe_deadline()).await;
-            drop(held);
+            let probe = release_and_reprobe(config, held, probe, &mut notes).await;
             Executed {
                 reaction,
                 probe,
@@ -316,6 +316,40 @@ async fn execute(config: &AttackConfig, script: &Script) -> Executed {
                 Count::Flood => config.flood_connections,
             };
             many(config, want, bytes, *probe_while_held).await
+        }
+    }
+}
+
+/// Closes what a case held, then probes again: the close itself (often a reset, when the
+/// target's replies were left unread) must not break the target either. The first failure
+/// counts.
+async fn release_and_reprobe(
+    config: &AttackConfig,
+    held: Option<TcpStream>,
+    probe: Result<Duration, ProbeFail>,
+    notes: &mut Vec<String>,
+) -> Result<Duration, ProbeFail> {
+    let Some(held) = held else {
+        return probe;
+    };
+    drop(held);
+    let after = probe_until(config, Instant::now() + config.probe_timeout).await;
+    match (probe, after) {
+        (Ok(d), Ok(_)) => Ok(d),
+        (Err(e), Ok(_)) => Err(e),
+        (Ok(_), Err(e)) => {
+            notes.push(format!(
+                "probe after closing the held connection: {}",
+                e.why
+            ));
+            Err(e)
+        }
+        (Err(e), Err(after)) => {
+            notes.push(format!(
+                "probe after closing the held connection: {}",
+                after.why
+            ));
+            Err(e)
         }
     }
 }
@@ -370,7 +404,7 @@ async fn trickle(config: &AttackConfig, bytes: &[u8]) -> Executed {
         connections: 1,
         ..Reaction::default()
     };
-    match writer.await {
+    let held = match writer.await {
         Ok((sent, cut, stream)) => {
             notes.push(format!("{sent} bytes trickled at 1 per {interval:?}"));
             if cut {
@@ -379,10 +413,14 @@ async fn trickle(config: &AttackConfig, bytes: &[u8]) -> Executed {
             } else {
                 reaction.silent = 1;
             }
-            drop(stream);
+            Some(stream)
         }
-        Err(e) => notes.push(format!("trickle task failed: {e}")),
-    }
+        Err(e) => {
+            notes.push(format!("trickle task failed: {e}"));
+            None
+        }
+    };
+    let probe = release_and_reprobe(config, held, probe, &mut notes).await;
     Executed {
         reaction,
         probe,
