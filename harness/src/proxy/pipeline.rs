@@ -276,7 +276,9 @@ impl Dir<'_> {
         &mut self,
         watch: &mut tokio::sync::watch::Receiver<Arc<Vec<ToxicSpec>>>,
     ) -> io::Result<Stop> {
-        let mut buf = vec![0u8; READ_SIZE];
+        // Capacity only: pages are touched as reads fill them, so an idle or trickling
+        // connection does not hold 64 KiB of resident memory per direction.
+        let mut buf: Vec<u8> = Vec::with_capacity(READ_SIZE);
         let mut eof = false;
         let mut closing = false;
         loop {
@@ -312,7 +314,8 @@ impl Dir<'_> {
                 }
                 r = self.src.readable(), if reading => {
                     r?;
-                    match self.src.try_read(&mut buf) {
+                    buf.clear();
+                    match self.src.try_read_buf(&mut buf) {
                         Ok(0) => {
                             eof = true;
                             self.through(Instant::now(), None, true)
