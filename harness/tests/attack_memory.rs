@@ -1,8 +1,10 @@
 //! Memory under the flood: 1,000 connections each announcing 1 TB (and, harder, 1,000 each
 //! announcing the largest frame the server accepts, then silent), held open against an
 //! in-process server, must grow this process's resident memory (`VmRSS`, client and server
-//! together) by less than 64 MiB. One test, run alone in its own process, so no other test's
-//! allocations land in the measurement; the meter itself is checked to see a real growth.
+//! together) by less than 64 MiB. The same through the chaos proxy with toxics (its slow path
+//! buffers per connection), idle connections included. One test, run alone in its own process,
+//! so no other test's allocations land in the measurement; the meter itself is checked to see a
+//! real growth.
 
 mod common;
 
@@ -14,6 +16,7 @@ use stickler::attack::{run::run_case, sys, AttackConfig, Outcome, Shape};
 use stickler::codec::framed::HeaderKind;
 use stickler::codec::length::{LengthField, Width};
 use stickler::codec::Framing;
+use stickler::proxy::{Proxy, ProxyConfig};
 use stickler::server::ServerConfig;
 use stickler::service::Service;
 
@@ -64,8 +67,52 @@ async fn flood(framing: Framing, kind: HeaderKind, field: LengthField) {
     server.stop().await;
 }
 
+/// 1,000 connections through the proxy (toxics in both directions) to a framed server: idle,
+/// then each announcing 1 TB.
+async fn flood_through_proxy() {
+    let server = TestServer::start(ServerConfig::new(Framing::Framed, Service::Cmd)).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut proxy_config = ProxyConfig::new(server.addr);
+    proxy_config
+        .toxics
+        .push("both:latency=2ms,jitter=1ms".parse().unwrap());
+    let proxy = Proxy::start(listener, proxy_config);
+    let mut config = AttackConfig::new(proxy.local_addr(), Framing::Framed);
+    config.observe = Duration::from_millis(300);
+    config.flood_connections = CONNECTIONS;
+    config.pid = Some(std::process::id());
+    for (what, bytes) in [
+        ("idle, through the proxy", Vec::new()),
+        (
+            "announcing 1 TB, through the proxy",
+            config.shape().announce_huge(),
+        ),
+    ] {
+        let script = Script::Many {
+            count: Count::Flood,
+            bytes,
+            probe_while_held: true,
+        };
+        let r = tokio::time::timeout(LIMIT, run_case(&config, what, what, &script))
+            .await
+            .expect("flood finished in time");
+        assert_eq!(
+            r.reaction.connections, CONNECTIONS,
+            "{what}: {:?}",
+            r.reaction
+        );
+        assert_eq!(r.outcome, Outcome::Survived, "{what}: {}", r.detail);
+        let growth = r.rss_growth.expect("VmRSS is readable");
+        eprintln!("{what}: {:?}; rss growth {} KiB", r.reaction, growth / 1024);
+        assert!(growth < MAX_GROWTH, "{what}: grew {} MiB", growth >> 20);
+    }
+    proxy.shutdown().await;
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thousand_connections_announcing_1_tb_stay_under_64_mib() {
+    flood_through_proxy().await;
     let wide = LengthField {
         width: Width::Eight,
         ..LengthField::I32_LE
