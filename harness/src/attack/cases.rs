@@ -149,7 +149,7 @@ pub fn catalogue() -> Vec<Case> {
                 let cut = if s.wire == Wire::Len { s.field.size() } else { valid.len() - FILE.len() };
                 hold(valid[..cut].to_vec())
             } },
-        Case { name: "announce-huge", about: "a header announcing the most the wire can say (2^31-1 body, 1 TB file_size), held open", wires: HEADER,
+        Case { name: "announce-huge", about: "a header announcing 1 TB (2^31-1 in a 4-byte length field), held open", wires: HEADER,
             build: |s| hold(s.announce_huge()) },
         // ---- the stream ----
         Case { name: "body-cut-every", about: "the valid request cut at every point, each cut on its own connection, then FIN", wires: ALL,
@@ -168,7 +168,7 @@ pub fn catalogue() -> Vec<Case> {
             build: |s| hold(s.valid().repeat(2000)) },
         Case { name: "idle-connections", about: "many idle connections at once (--idle-connections, default 10,000); served again once they go", wires: ALL,
             build: |_| Script::Many { count: Count::Idle, bytes: Vec::new(), probe_while_held: false } },
-        Case { name: "flood-huge-announce", about: "many connections (--flood-connections, default 1,000) each announcing 2^31-1 / 1 TB, held while probed", wires: HEADER,
+        Case { name: "flood-huge-announce", about: "many connections (--flood-connections, default 1,000) each announcing 1 TB, held while probed", wires: HEADER,
             build: |s| Script::Many { count: Count::Flood, bytes: s.announce_huge(), probe_while_held: true } },
         // ---- the JSON header ----
         Case { name: "json-not-json", about: "JSON header that is not JSON (cut mid-object)", wires: JSON,
