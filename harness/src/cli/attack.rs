@@ -153,6 +153,12 @@ pub fn run(args: AttackArgs) -> anyhow::Result<ExitCode> {
     } else {
         Vec::new()
     };
+    if cases.iter().any(|c| c.name == "idle-connections") {
+        let (_, clamped) = attack::sys::connection_budget(config.idle_connections);
+        if let Some(why) = clamped {
+            eprintln!("stickler: idle-connections: {why}");
+        }
+    }
     let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let report = rt.block_on(async {
         attack::preflight(&config).await?;
