@@ -6,8 +6,10 @@
 //! - [`server`]: reference servers for every framing, over a bound listener.
 //! - [`client`]: the client of each framing, recording every read it made.
 //! - [`proxy`]: the chaos proxy that splits, coalesces, delays and cuts TCP streams, seeded.
+//! - [`attack`]: the bad-input catalogue and mutation mode fired at a server, with a health probe.
 //! - [`check`]: the conformance harness: the measured verdict matrix, minimised repros, reports.
 
+pub mod attack;
 pub mod check;
 pub mod client;
 pub mod codec;

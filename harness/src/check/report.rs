@@ -88,7 +88,8 @@ pub fn table(report: &MatrixReport, color: bool) -> String {
     t.to_string()
 }
 
-fn xml_escape(s: &str) -> String {
+/// Escapes `&`, `<`, `>` and `"` for XML text and attributes (also used by `attack`'s JUnit).
+pub(crate) fn xml_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

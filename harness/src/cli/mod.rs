@@ -1,6 +1,7 @@
 //! Flags are parsed into plain values here, then each subcommand builds what it needs.
 //! Exit codes: 0 success, 1 a check failed, 2 usage or setup error.
 
+mod attack;
 mod check;
 mod client;
 mod replay;
@@ -42,6 +43,8 @@ enum Command {
     Proxy(proxy::ProxyArgs),
     /// Benchmarks a user can run (`stickler bench proxy`).
     Bench(bench::BenchArgs),
+    /// Fire the bad-input catalogue (or seeded mutants) at a server; check it survives each.
+    Attack(attack::AttackArgs),
 }
 
 /// Sets up logging to stderr; `RUST_LOG` overrides the default level.
@@ -58,7 +61,9 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // The harness breaks its own servers on purpose: their warnings are expected noise there.
     init_tracing(match cli.command {
-        None | Some(Command::Check(_)) | Some(Command::Replay(_)) => "error",
+        None | Some(Command::Check(_)) | Some(Command::Replay(_)) | Some(Command::Attack(_)) => {
+            "error"
+        }
         _ => "info",
     });
     let result: anyhow::Result<ExitCode> = match cli.command {
@@ -69,6 +74,7 @@ pub fn main() -> ExitCode {
         Some(Command::Client(args)) => client::run(args),
         Some(Command::Proxy(args)) => proxy::run(args),
         Some(Command::Bench(args)) => bench::run(args),
+        Some(Command::Attack(args)) => attack::run(args),
     };
     match result {
         Ok(code) => code,
