@@ -5,3 +5,5 @@ cd "$(dirname "$0")/.."
 command -v python3 >/dev/null || { echo "python3 is needed for the interop peers in fixtures/peers" >&2; exit 2; }
 echo "== cargo test --workspace"
 cargo test --workspace
+echo "== the full-size proxy load test: 1,000 connections x 1 MiB through split+coalesce+latency"
+cargo test -p stickler --test proxy_load -- --ignored
