@@ -2,21 +2,25 @@
 //! tests call [`run`], so a crash the fuzzer finds replays here byte for byte, forever.
 //!
 //! ```text
-//! input[0] even  → raw:        [0][k][k piece lengths][payload]
-//!                  every decoder over payload whole, in 1-byte pieces and in the given pieces:
-//!                  the outcomes (items, then the error) must be identical; naive must not panic
-//! input[0] odd   → round trip: [1][framing][cut][messages…][piece lengths…]
-//!                  messages → encode → split → decode must give the messages back, and a
-//!                  prefix of the stream must give a prefix of them and then `Truncated`
+//! input[0] < 0x80 → raw:        [decoder][k][k piece lengths][payload]
+//!                   decoder = input[0] % 12: one of RAW_DECODERS, or 11 = every one of them;
+//!                   it runs over payload whole, in 1-byte pieces and in the given pieces, and
+//!                   the outcomes (items, then the error) must be identical; naive must not panic
+//! input[0] ≥ 0x80 → round trip: [mode][framing][cut][count][(len: u16 le, bytes)…][piece lengths…]
+//!                   messages → encode → split → decode must give the messages back, and a
+//!                   prefix of the stream must give a prefix of them and then `Truncated`
 //! ```
+//!
+//! One decoder per input (rather than all of them every time) keeps a run fast and lets the
+//! fuzzer's coverage feedback settle on one decoder's states; selector 11 still runs them all.
 //!
 //! The ready reply decoder reads its digits from one read, so it is checked with the digits as
 //! the first piece (what the handshake delivers), for one exchange. Upload body pieces depend on
 //! the reads by design: they are compared concatenated.
 //!
 //! ```
-//! // A 4-byte little-endian frame "hi" and a 1-byte piece list: no decoder may disagree.
-//! let input = [0, 1, 3, 2, 0, 0, 0, b'h', b'i'];
+//! // A 4-byte little-endian frame "hi", pieces of 3 bytes, every decoder (selector 11).
+//! let input = [11, 1, 3, 2, 0, 0, 0, b'h', b'i'];
 //! stickler::codec::check::run(&input).unwrap();
 //! ```
 
@@ -53,7 +57,7 @@ impl std::error::Error for Failure {}
 pub fn run(input: &[u8]) -> Result<(), Failure> {
     match input.split_first() {
         None => Ok(()),
-        Some((mode, rest)) if mode % 2 == 0 => raw(rest),
+        Some((&mode, rest)) if mode < 0x80 => raw(usize::from(mode % 12), rest),
         Some((_, rest)) => round_trip(rest),
     }
 }
@@ -103,8 +107,9 @@ pub fn split_by<'a>(payload: &'a [u8], lens: &[u8]) -> Vec<&'a [u8]> {
     pieces
 }
 
-/// Runs `make()`'s decoder over each splitting and requires the same outcome from all.
-fn same_over<D, T>(
+/// Runs `make()`'s decoder over each splitting (each a list of reads) and requires the same
+/// outcome, after `norm`, from all of them.
+pub fn same_over<D, T>(
     name: &'static str,
     splits: &[&[&[u8]]],
     make: impl Fn() -> D,
@@ -127,7 +132,8 @@ where
     Ok(())
 }
 
-fn same<T>(d: Decoded<T, CodecError>) -> Decoded<T, CodecError> {
+/// The identity normalisation, for decoders whose items do not depend on the reads.
+pub fn same<T>(d: Decoded<T, CodecError>) -> Decoded<T, CodecError> {
     d
 }
 
@@ -183,7 +189,23 @@ pub fn ready_exchange<'a>(
     Decoded { items, error }
 }
 
-fn raw(rest: &[u8]) -> Result<(), Failure> {
+/// The decoders of the raw check, in selector order (see [`run`]).
+pub const RAW_DECODERS: [&str; 11] = [
+    "struct i32 le",
+    "struct i32 be",
+    "struct i64 le",
+    "struct i64 be",
+    "json",
+    "framed struct",
+    "framed json",
+    "upload",
+    "token",
+    "ready reply",
+    "naive",
+];
+
+/// Raw check of decoder `which` (an index into [`RAW_DECODERS`]; past the end = all of them).
+fn raw(which: usize, rest: &[u8]) -> Result<(), Failure> {
     let (k, rest) = rest
         .split_first()
         .map_or((0, rest), |(k, r)| (*k as usize, r));
@@ -192,56 +214,64 @@ fn raw(rest: &[u8]) -> Result<(), Failure> {
     let ones: Vec<&[u8]> = payload.chunks(1).collect();
     let chosen = split_by(payload, lens);
     let splits: [&[&[u8]]; 3] = [&whole, &ones, &chosen];
+    let all = which >= RAW_DECODERS.len();
+    let on = |i: usize| all || which == i;
 
-    for (name, field) in STRUCT_FIELDS {
-        same_over(
-            name,
-            &splits,
-            || LengthCodec::builder().field(field).new_codec(),
-            same,
-        )?;
+    for (i, (name, field)) in STRUCT_FIELDS.into_iter().enumerate() {
+        if on(i) {
+            let codec = || LengthCodec::builder().field(field).new_codec();
+            same_over(name, &splits, codec, same)?;
+        }
     }
-    same_over("json", &splits, JsonCodec::default, same)?;
-    same_over(
-        "framed struct",
-        &splits,
-        || FramedCodec::new(HeaderKind::Struct),
-        same,
-    )?;
-    same_over(
-        "framed json",
-        &splits,
-        || FramedCodec::new(HeaderKind::Json),
-        same,
-    )?;
-    same_over("upload", &splits, UploadDecoder::default, join_upload)?;
-    same_over("token", &splits, TokenDecoder::default, same)?;
+    if on(4) {
+        same_over("json", &splits, JsonCodec::default, same)?;
+    }
+    if on(5) {
+        let codec = || FramedCodec::new(HeaderKind::Struct);
+        same_over("framed struct", &splits, codec, same)?;
+    }
+    if on(6) {
+        let codec = || FramedCodec::new(HeaderKind::Json);
+        same_over("framed json", &splits, codec, same)?;
+    }
+    if on(7) {
+        same_over("upload", &splits, UploadDecoder::default, join_upload)?;
+    }
+    if on(8) {
+        same_over("token", &splits, TokenDecoder::default, same)?;
+    }
+    if on(9) {
+        ready_split_check(payload, lens)?;
+    }
+    if on(10) {
+        // Naive depends on the reads by design: it only has to survive them.
+        for split in splits {
+            let _ = decode_chunks(&mut NaiveCodec::default(), split.iter().copied());
+        }
+    }
+    Ok(())
+}
 
-    // Digits as the first piece, the rest as the body, split three ways.
+/// The digits as the first piece (its length is the first piece length), the rest as the body,
+/// split whole, in 1-byte pieces and by the remaining lengths: one outcome.
+fn ready_split_check(payload: &[u8], lens: &[u8]) -> Result<(), Failure> {
     let d = usize::from(lens.first().copied().unwrap_or(1).max(1)).min(payload.len());
     let (digits, body) = payload.split_at(d);
     let first = ready_exchange(digits, [body]);
-    for (i, other) in [
+    let others = [
         ready_exchange(digits, body.chunks(1)),
         ready_exchange(digits, split_by(body, lens.get(1..).unwrap_or_default())),
-    ]
-    .into_iter()
-    .enumerate()
-    {
+    ];
+    for (i, other) in others.into_iter().enumerate() {
         if other != first {
-            return Err(Failure {
-                decoder: "ready reply",
-                detail: format!(
+            return Err(fail(
+                "ready reply",
+                format!(
                     "body splitting #{} gave {other:?}, whole gave {first:?}",
                     i + 1
                 ),
-            });
+            ));
         }
-    }
-
-    // Naive depends on the reads by design: it only has to survive them.
-    for split in splits {
-        let _ = decode_chunks(&mut NaiveCodec::default(), split.iter().copied());
     }
     Ok(())
 }
