@@ -34,15 +34,13 @@ if [[ $status -ne 0 ]]; then
     found=0
     while IFS= read -r crash; do
         found=1
-        name="$(basename "$crash")"
         echo "  input: $crash" >&2
         echo "  replay:   cargo fuzz run --sanitizer none decoder $crash" >&2
         echo "  keep it:  cp $crash fixtures/regressions/<what-it-breaks>.bin" >&2
         echo "            (then fix the decoder; cargo test -p stickler --test regressions" >&2
         echo "            replays every file there with the same check)" >&2
-        echo "  ($name)" >&2
     done < <(find "$artifacts" -type f -newer "$work/start")
     [[ $found -eq 1 ]] || echo "  no crash input was written: see the log above" >&2
     exit 1
 fi
-grep -E '^#[0-9]+ +DONE' "$work/log" | tail -1 || true
+grep -E '^#[0-9]+[[:space:]]+DONE' "$work/log" | tail -1 || true
