@@ -18,7 +18,7 @@ use stickler::codec::{decode_chunks, CodecError, Decoded};
 use tokio_util::codec::{Decoder, Encoder};
 
 /// Cases per property: enough to hit the edges, small enough for a debug run on 2 cores.
-const CASES: u32 = 48;
+const CASES: u32 = 128;
 
 fn config() -> ProptestConfig {
     ProptestConfig {
