@@ -10,7 +10,9 @@
 //! ```text
 //! cargo bench -p stickler-benches --bench codec
 //! ```
-//! The ratio to quote is ours/tokio-util per frame size, from one run.
+//! The ratio to quote is tokio-util's time over ours per frame size, from one run. On a shared
+//! machine a preempted iteration drags criterion's mean; the medians in
+//! `target/criterion/struct_decode/*/new/estimates.json` are the steadier figure.
 
 use std::hint::black_box;
 
