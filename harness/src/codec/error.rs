@@ -61,8 +61,78 @@ pub enum CodecError {
     BadFileName(String),
     #[error("length {0} does not fit the header field")]
     LengthOverflow(u64),
+    #[error("the ready token is empty (give a non-empty token such as `ready`)")]
+    EmptyToken,
     #[error(transparent)]
     Io(#[from] io::Error),
+}
+
+/// Errors compare by variant and fields (IO errors by kind and message), so tests and the
+/// differential check can require that two runs failed the same way.
+impl PartialEq for CodecError {
+    fn eq(&self, other: &Self) -> bool {
+        use CodecError::*;
+        match (self, other) {
+            (NegativeLength(a), NegativeLength(b)) => a == b,
+            (FrameTooLarge { len: a, limit: b }, FrameTooLarge { len: c, limit: d })
+            | (JsonHeaderTooLarge { len: a, limit: b }, JsonHeaderTooLarge { len: c, limit: d }) => {
+                a == c && b == d
+            }
+            (HeaderNotJson(a), HeaderNotJson(b))
+            | (BadDigits(a), BadDigits(b))
+            | (BadFileName(a), BadFileName(b)) => a == b,
+            (HeaderNotObject, HeaderNotObject)
+            | (MissingSize, MissingSize)
+            | (EmptyToken, EmptyToken) => true,
+            (BadSize { key: a, value: b }, BadSize { key: c, value: d }) => a == c && b == d,
+            (
+                ConflictingSizes {
+                    file_size: a,
+                    data_size: b,
+                },
+                ConflictingSizes {
+                    file_size: c,
+                    data_size: d,
+                },
+            ) => a == c && b == d,
+            (BadField { key: a }, BadField { key: b }) => a == b,
+            (
+                Md5Mismatch {
+                    expected: a,
+                    actual: b,
+                },
+                Md5Mismatch {
+                    expected: c,
+                    actual: d,
+                },
+            ) => a == c && b == d,
+            (
+                Truncated {
+                    part: a,
+                    have: b,
+                    need: c,
+                },
+                Truncated {
+                    part: d,
+                    have: e,
+                    need: f,
+                },
+            ) => a == d && b == e && c == f,
+            (
+                UnexpectedToken {
+                    expected: a,
+                    got: b,
+                },
+                UnexpectedToken {
+                    expected: c,
+                    got: d,
+                },
+            ) => a == c && b == d,
+            (LengthOverflow(a), LengthOverflow(b)) => a == b,
+            (Io(a), Io(b)) => a.kind() == b.kind() && a.to_string() == b.to_string(),
+            _ => false,
+        }
+    }
 }
 
 impl CodecError {

@@ -143,7 +143,9 @@ impl JsonHeader {
 }
 
 /// Writes JSON exactly as Python's `json.dumps` does by default: `", "` and `": "` separators,
-/// keys in insertion order, non-ASCII escaped as `\uXXXX`.
+/// keys in insertion order, everything outside printable ASCII escaped as `\uXXXX` (DEL
+/// included). Integers, strings, booleans and null match byte for byte; floats in exponent form
+/// do not (Python writes `1e+16`, this writes `1e16`): headers of the framings hold none.
 pub fn python_dumps(value: &Value) -> Vec<u8> {
     let mut out = Vec::with_capacity(128);
     let mut ser = serde_json::Serializer::with_formatter(&mut out, PyFormatter);
@@ -187,7 +189,8 @@ impl serde_json::ser::Formatter for PyFormatter {
     ) -> std::io::Result<()> {
         let mut units = [0u16; 2];
         let mut start = 0;
-        for (i, c) in fragment.char_indices().filter(|(_, c)| !c.is_ascii()) {
+        // Python escapes everything outside ' '..='~'; serde_json already escapes below ' '.
+        for (i, c) in fragment.char_indices().filter(|(_, c)| *c > '~') {
             w.write_all(&fragment.as_bytes()[start..i])?;
             for unit in c.encode_utf16(&mut units) {
                 write!(w, "\\u{unit:04x}")?;
@@ -363,16 +366,31 @@ impl JsonCodec {
     }
 
     /// The JSON header bytes (without the length field) for `frame`.
+    ///
+    /// A size key (`file_size` or `data_size`) already in `frame.header` keeps its place and is
+    /// given the body's length, so Python's key order can be reproduced byte for byte (seed
+    /// 000 writes `{"name": …, "file_size": …, "info": …}`); without one, the configured size
+    /// key comes first. With md5 on, an `md5` key likewise keeps its place (else it follows the
+    /// size) and gets the body's digest. Other keys are written as given.
     pub fn header_bytes(&self, frame: &JsonFrame) -> Vec<u8> {
+        let len = Value::from(frame.body.len());
+        let md5 = self.with_md5.then(|| Value::from(md5_hex(&frame.body)));
         let mut fields = Map::with_capacity(frame.header.len() + 2);
-        fields.insert(self.size_key.as_str().into(), Value::from(frame.body.len()));
-        if self.with_md5 {
-            fields.insert("md5".into(), Value::from(md5_hex(&frame.body)));
+        let has_size =
+            frame.header.contains_key("file_size") || frame.header.contains_key("data_size");
+        if !has_size {
+            fields.insert(self.size_key.as_str().into(), len.clone());
+        }
+        if let Some(md5) = md5.as_ref().filter(|_| !frame.header.contains_key("md5")) {
+            fields.insert("md5".into(), md5.clone());
         }
         for (k, v) in &frame.header {
-            if !fields.contains_key(k) {
-                fields.insert(k.clone(), v.clone());
-            }
+            let v = match (k.as_str(), &md5) {
+                ("file_size" | "data_size", _) => len.clone(),
+                ("md5", Some(md5)) => md5.clone(),
+                _ => v.clone(),
+            };
+            fields.insert(k.clone(), v);
         }
         python_dumps(&Value::Object(fields))
     }

@@ -12,6 +12,7 @@
 //! | `framed` | [`framed`] | `struct` or `json`, in both directions |
 //! | `upload` | [`upload`] | (request) `i32` length, JSON header, streamed file |
 
+pub mod check;
 pub mod error;
 pub mod framed;
 pub mod json;
@@ -84,7 +85,7 @@ impl std::fmt::Display for Framing {
 
 /// What a decoder made of a whole stream: the items, then the error that stopped it, if any
 /// (a stream ending inside a frame is [`CodecError::Truncated`]).
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub struct Decoded<T, E> {
     pub items: Vec<T>,
     pub error: Option<E>,

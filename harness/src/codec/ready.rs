@@ -137,7 +137,9 @@ impl Decoder for ReadyReplyDecoder {
 }
 
 /// Server side: waits for exactly the token. Streaming: a wrong byte is refused as soon as it
-/// arrives; the faithful one-read check is [`TokenDecoder::check_read`].
+/// arrives; the faithful one-read check is [`TokenDecoder::check_read`]. An empty token is a
+/// configuration error, reported as [`CodecError::EmptyToken`] by every decode (never a loop of
+/// empty matches).
 #[derive(Debug, Clone)]
 pub struct TokenDecoder {
     token: Bytes,
@@ -166,6 +168,9 @@ impl TokenDecoder {
 
     /// The tutorials' server: one read must be exactly the token.
     pub fn check_read(&self, read: &[u8]) -> Result<(), CodecError> {
+        if self.token.is_empty() {
+            return Err(CodecError::EmptyToken);
+        }
         if read == &self.token[..] {
             Ok(())
         } else {
@@ -178,10 +183,19 @@ impl Decoder for TokenDecoder {
     type Item = ();
     type Error = CodecError;
 
+    /// A wrong byte is reported with the bytes up to and including it, so the error is the same
+    /// however the stream was split.
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<()>, CodecError> {
+        if self.token.is_empty() {
+            return Err(CodecError::EmptyToken);
+        }
         let n = src.len().min(self.token.len());
-        if src[..n] != self.token[..n] {
-            return Err(self.mismatch(&src[..n]));
+        if let Some(i) = src[..n]
+            .iter()
+            .zip(&self.token[..n])
+            .position(|(a, b)| a != b)
+        {
+            return Err(self.mismatch(&src[..=i]));
         }
         if n < self.token.len() {
             return Ok(None);

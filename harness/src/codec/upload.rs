@@ -85,7 +85,7 @@ enum State {
     Header,
     Body {
         remaining: usize,
-        expected: JsonHeader,
+        expected: Box<JsonHeader>,
         hasher: Md5,
     },
 }
@@ -128,7 +128,7 @@ impl Decoder for UploadDecoder {
                 safe_name(&header.file_name)?;
                 self.state = State::Body {
                     remaining: h.size,
-                    expected: h,
+                    expected: Box::new(h),
                     hasher: Md5::new(),
                 };
                 Ok(Some(UploadItem::Header(header)))

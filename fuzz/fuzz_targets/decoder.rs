@@ -1,0 +1,13 @@
+//! Every decoder over one input: the same outcome however the input is split, and encoded
+//! messages decode back to themselves. The properties live in `stickler::codec::check`, shared
+//! with `harness/tests/regressions.rs`, which replays `fixtures/regressions/`.
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Err(failure) = stickler::codec::check::run(data) {
+        panic!("{failure}");
+    }
+});

@@ -1,0 +1,583 @@
+//! Properties every decoder must keep, checked on one input: the fuzz target and the regression
+//! tests call [`run`], so a crash the fuzzer finds replays here byte for byte, forever.
+//!
+//! ```text
+//! input[0] < 0x80 → raw:        [decoder][k][k piece lengths][payload]
+//!                   decoder = input[0] % 11, an index into RAW_DECODERS; it runs over the
+//!                   payload whole, in 1-byte pieces and in the given pieces, and
+//!                   the outcomes (items, then the error) must be identical; naive must not panic
+//! input[0] ≥ 0x80 → round trip: [mode][framing][cut][count][(len: u16 le, bytes)…][piece lengths…]
+//!                   messages → encode → split → decode must give the messages back, and a
+//!                   prefix of the stream must give a prefix of them and then `Truncated`
+//! ```
+//!
+//! One decoder per input (rather than all of them every time) keeps an execution short and lets
+//! the fuzzer's coverage feedback settle on one decoder's states; [`every_decoder`] runs them all
+//! over one input (the regression tests do that for every golden fixture).
+//!
+//! The ready reply decoder reads its digits from one read, so it is checked with the digits as
+//! the first piece (what the handshake delivers), for one exchange. Upload body pieces depend on
+//! the reads by design: they are compared concatenated.
+//!
+//! ```
+//! // The `struct i32 le` decoder (0) on a frame "hi", read in pieces of 3 bytes.
+//! let input = [0, 1, 3, 2, 0, 0, 0, b'h', b'i'];
+//! stickler::codec::check::run(&input).unwrap();
+//! // Every decoder on the same bytes.
+//! stickler::codec::check::every_decoder(&input[3..], &[3]).unwrap();
+//! ```
+
+use std::fmt;
+
+use bytes::{Bytes, BytesMut};
+use serde_json::{Map, Value};
+use tokio_util::codec::{Decoder, Encoder};
+
+use super::framed::{FramedCodec, HeaderKind};
+use super::json::{md5_hex, JsonCodec, JsonFrame, SizeKey};
+use super::length::{ByteOrder, LengthCodec, LengthField, Width};
+use super::naive::NaiveCodec;
+use super::ready::{encode_length, ReadyItem, ReadyReplyDecoder, TokenDecoder};
+use super::upload::{UploadDecoder, UploadHeader, UploadItem};
+use super::{decode_chunks, CodecError, Decoded};
+
+/// A property that did not hold: which decoder, and what differed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub decoder: &'static str,
+    pub detail: String,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.decoder, self.detail)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+/// Checks one input (layout in the module doc). `Ok` when every property held.
+pub fn run(input: &[u8]) -> Result<(), Failure> {
+    match input.split_first() {
+        None => Ok(()),
+        Some((&mode, rest)) if mode < 0x80 => {
+            let (k, rest) = rest
+                .split_first()
+                .map_or((0, rest), |(k, r)| (usize::from(*k), r));
+            let (lens, payload) = rest.split_at(k.min(rest.len()));
+            raw(Some(usize::from(mode) % RAW_DECODERS.len()), payload, lens)
+        }
+        Some((_, rest)) => round_trip(rest),
+    }
+}
+
+/// The four `struct` variants, by name.
+pub const STRUCT_FIELDS: [(&str, LengthField); 4] = [
+    ("struct i32 le", LengthField::I32_LE),
+    (
+        "struct i32 be",
+        LengthField {
+            width: Width::Four,
+            order: ByteOrder::Big,
+        },
+    ),
+    (
+        "struct i64 le",
+        LengthField {
+            width: Width::Eight,
+            order: ByteOrder::Little,
+        },
+    ),
+    (
+        "struct i64 be",
+        LengthField {
+            width: Width::Eight,
+            order: ByteOrder::Big,
+        },
+    ),
+];
+
+/// Splits `payload` into pieces of the given lengths, cycling through them (0 counts as 1);
+/// no lengths means one piece.
+pub fn split_by<'a>(payload: &'a [u8], lens: &[u8]) -> Vec<&'a [u8]> {
+    if lens.is_empty() {
+        return vec![payload];
+    }
+    let mut pieces = Vec::with_capacity(payload.len() / 8 + 1);
+    let mut rest = payload;
+    for &len in lens.iter().cycle() {
+        if rest.is_empty() {
+            break;
+        }
+        let (piece, tail) = rest.split_at(usize::from(len.max(1)).min(rest.len()));
+        pieces.push(piece);
+        rest = tail;
+    }
+    pieces
+}
+
+/// Runs `make()`'s decoder over each splitting (each a list of reads) and requires the same
+/// outcome, after `norm`, from all of them.
+pub fn same_over<D, T>(
+    name: &'static str,
+    splits: &[&[&[u8]]],
+    make: impl Fn() -> D,
+    norm: impl Fn(Decoded<D::Item, CodecError>) -> Decoded<T, CodecError>,
+) -> Result<(), Failure>
+where
+    D: Decoder<Error = CodecError>,
+    T: PartialEq + fmt::Debug,
+{
+    let first = norm(decode_chunks(&mut make(), splits[0].iter().copied()));
+    for (i, split) in splits.iter().enumerate().skip(1) {
+        let other = norm(decode_chunks(&mut make(), split.iter().copied()));
+        if other != first {
+            return Err(Failure {
+                decoder: name,
+                detail: format!("splitting #{i} gave {other:?}, the whole input gave {first:?}"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The identity normalisation, for decoders whose items do not depend on the reads.
+pub fn same<T>(d: Decoded<T, CodecError>) -> Decoded<T, CodecError> {
+    d
+}
+
+/// Upload body pieces depend on the reads; their concatenation must not.
+pub fn join_upload(d: Decoded<UploadItem, CodecError>) -> Decoded<UploadItem, CodecError> {
+    let mut items: Vec<UploadItem> = Vec::with_capacity(d.items.len());
+    for item in d.items {
+        match (items.last_mut(), item) {
+            (Some(UploadItem::Chunk(acc)), UploadItem::Chunk(piece)) => {
+                acc.extend_from_slice(&piece)
+            }
+            (_, item) => items.push(item),
+        }
+    }
+    Decoded {
+        items,
+        error: d.error,
+    }
+}
+
+/// One `ready` exchange as the client sees it: `digits` as one read, then `body` pieces; the
+/// items up to the body, then the error if the exchange did not complete.
+pub fn ready_exchange<'a>(
+    digits: &'a [u8],
+    body: impl IntoIterator<Item = &'a [u8]>,
+) -> Decoded<ReadyItem, CodecError> {
+    let mut dec = ReadyReplyDecoder::default();
+    let mut buf = BytesMut::new();
+    let mut items = Vec::new();
+    let reads = std::iter::once(digits).chain(body);
+    for read in reads {
+        buf.extend_from_slice(read);
+        loop {
+            match dec.decode(&mut buf) {
+                Ok(Some(item)) => {
+                    let done = matches!(item, ReadyItem::Body(_));
+                    items.push(item);
+                    if done {
+                        return Decoded { items, error: None };
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    return Decoded {
+                        items,
+                        error: Some(e),
+                    }
+                }
+            }
+        }
+    }
+    let error = dec.decode_eof(&mut buf).err();
+    Decoded { items, error }
+}
+
+/// The decoders of the raw check, in selector order (see [`run`]).
+pub const RAW_DECODERS: [&str; 11] = [
+    "struct i32 le",
+    "struct i32 be",
+    "struct i64 le",
+    "struct i64 be",
+    "json",
+    "framed struct",
+    "framed json",
+    "upload",
+    "token",
+    "ready reply",
+    "naive",
+];
+
+/// Every decoder over `payload` whole, in 1-byte pieces and in pieces of `lens` (cycled): one
+/// outcome per decoder, whatever the splitting (naive: no panic).
+pub fn every_decoder(payload: &[u8], lens: &[u8]) -> Result<(), Failure> {
+    raw(None, payload, lens)
+}
+
+/// Raw check of decoder `which` (an index into [`RAW_DECODERS`]), or of all of them.
+fn raw(which: Option<usize>, payload: &[u8], lens: &[u8]) -> Result<(), Failure> {
+    let whole = [payload];
+    let ones: Vec<&[u8]> = payload.chunks(1).collect();
+    let chosen = split_by(payload, lens);
+    let splits: [&[&[u8]]; 3] = [&whole, &ones, &chosen];
+    let on = |i: usize| which.map_or(true, |w| w == i);
+
+    for (i, (name, field)) in STRUCT_FIELDS.into_iter().enumerate() {
+        if on(i) {
+            let codec = || LengthCodec::builder().field(field).new_codec();
+            same_over(name, &splits, codec, same)?;
+        }
+    }
+    if on(4) {
+        same_over("json", &splits, JsonCodec::default, same)?;
+    }
+    if on(5) {
+        let codec = || FramedCodec::new(HeaderKind::Struct);
+        same_over("framed struct", &splits, codec, same)?;
+    }
+    if on(6) {
+        let codec = || FramedCodec::new(HeaderKind::Json);
+        same_over("framed json", &splits, codec, same)?;
+    }
+    if on(7) {
+        same_over("upload", &splits, UploadDecoder::default, join_upload)?;
+    }
+    if on(8) {
+        same_over("token", &splits, TokenDecoder::default, same)?;
+    }
+    if on(9) {
+        ready_split_check(payload, lens)?;
+    }
+    if on(10) {
+        // Naive depends on the reads by design: it only has to survive them. Its 1-byte pass
+        // is left out (one item per byte is all it does; chosen pieces of 1 cover it).
+        for split in [&whole[..], &chosen] {
+            let _ = decode_chunks(&mut NaiveCodec::default(), split.iter().copied());
+        }
+    }
+    Ok(())
+}
+
+/// The digits as the first piece (its length is the first piece length), the rest as the body,
+/// split whole, in 1-byte pieces and by the remaining lengths: one outcome.
+fn ready_split_check(payload: &[u8], lens: &[u8]) -> Result<(), Failure> {
+    let d = usize::from(lens.first().copied().unwrap_or(1).max(1)).min(payload.len());
+    let (digits, body) = payload.split_at(d);
+    let first = ready_exchange(digits, [body]);
+    let others = [
+        ready_exchange(digits, body.chunks(1)),
+        ready_exchange(digits, split_by(body, lens.get(1..).unwrap_or_default())),
+    ];
+    for (i, other) in others.into_iter().enumerate() {
+        if other != first {
+            return Err(fail(
+                "ready reply",
+                format!(
+                    "body splitting #{} gave {other:?}, whole gave {first:?}",
+                    i + 1
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Reads the round-trip input: bytes until exhausted, then zeros.
+struct Cursor<'a>(&'a [u8]);
+
+impl<'a> Cursor<'a> {
+    fn byte(&mut self) -> u8 {
+        match self.0.split_first() {
+            Some((b, rest)) => {
+                self.0 = rest;
+                *b
+            }
+            None => 0,
+        }
+    }
+    /// `len` bytes of message content: from the input while it lasts, then a counting pattern.
+    fn bytes(&mut self, len: usize) -> Vec<u8> {
+        let take = len.min(self.0.len());
+        let (head, rest) = self.0.split_at(take);
+        self.0 = rest;
+        let mut out = head.to_vec();
+        out.extend((take..len).map(|i| i as u8));
+        out
+    }
+}
+
+/// Largest message the round trip builds (past naive's 1024 to cross its limit).
+const MAX_MESSAGE: usize = 1500;
+/// Most message bytes in one round trip, all messages together: past 1024 once, short enough
+/// to keep an execution cheap.
+const MAX_TOTAL: usize = 1100;
+/// Most messages in one round trip.
+const MAX_MESSAGES: u8 = 8;
+
+fn round_trip(rest: &[u8]) -> Result<(), Failure> {
+    let mut cur = Cursor(rest);
+    let framing = cur.byte();
+    let cut = cur.byte();
+    let count = cur.byte() % (MAX_MESSAGES + 1);
+    let mut budget = MAX_TOTAL;
+    let messages: Vec<Bytes> = (0..count)
+        .map(|_| {
+            let len = u16::from_le_bytes([cur.byte(), cur.byte()]) as usize % (MAX_MESSAGE + 1);
+            let len = len.min(budget);
+            budget -= len;
+            Bytes::from(cur.bytes(len))
+        })
+        .collect();
+    let lens = cur.0;
+    match framing % 12 {
+        i @ 0..=3 => {
+            let (name, field) = STRUCT_FIELDS[usize::from(i)];
+            let codec = || LengthCodec::builder().field(field).new_codec();
+            let expected = messages.iter().map(|m| BytesMut::from(&m[..])).collect();
+            let stream = encode_all(name, codec(), messages.iter().map(|m| &m[..]))?;
+            expect(name, codec, &stream, lens, cut, expected, (same, exact))
+        }
+        i @ 4..=5 => {
+            let key = if i == 4 {
+                SizeKey::FileSize
+            } else {
+                SizeKey::DataSize
+            };
+            let codec = || {
+                JsonCodec::builder()
+                    .size_key(key)
+                    .with_md5(i == 5)
+                    .new_codec()
+            };
+            let frames: Vec<JsonFrame> = messages.iter().enumerate().map(json_frame).collect();
+            let stream = encode_all("json", codec(), frames.iter().cloned())?;
+            let expected = frames
+                .iter()
+                .map(|f| JsonFrame {
+                    header: header_of(&codec(), f),
+                    body: f.body.clone(),
+                })
+                .collect();
+            expect("json", codec, &stream, lens, cut, expected, (same, exact))
+        }
+        i @ 6..=7 => {
+            let kind = if i == 6 {
+                HeaderKind::Struct
+            } else {
+                HeaderKind::Json
+            };
+            let codec = || FramedCodec::new(kind);
+            let stream = encode_all("framed", codec(), messages.iter().cloned())?;
+            expect("framed", codec, &stream, lens, cut, messages, (same, exact))
+        }
+        8 => upload_round_trip(&messages, lens, cut),
+        9 => {
+            let mut stream = BytesMut::new();
+            let mut pieces: Vec<Bytes> = Vec::new();
+            let mut expected = Vec::new();
+            for m in &messages {
+                encode_length(m.len(), &mut stream);
+                pieces.push(stream.split().freeze());
+                pieces.extend(split_by(m, lens).into_iter().map(Bytes::copy_from_slice));
+                expected.push(ReadyItem::Length(m.len()));
+                expected.push(ReadyItem::Body(BytesMut::from(&m[..])));
+            }
+            let got = decode_chunks(
+                &mut ReadyReplyDecoder::default(),
+                pieces.iter().map(|p| &p[..]),
+            );
+            compare(
+                "ready reply",
+                Decoded {
+                    items: expected,
+                    error: None,
+                },
+                got,
+            )
+        }
+        10 => {
+            let n = messages.len();
+            let stream = encode_all("token", TokenDecoder::default(), (0..n).map(|_| ()))?;
+            expect(
+                "token",
+                TokenDecoder::default,
+                &stream,
+                lens,
+                cut,
+                vec![(); n],
+                (same, exact),
+            )
+        }
+        _ => {
+            let fit: Vec<&Bytes> = messages
+                .iter()
+                .filter(|m| (1..=1024).contains(&m.len()))
+                .collect();
+            let got = decode_chunks(&mut NaiveCodec::default(), fit.iter().map(|m| &m[..]));
+            let expected = fit.iter().map(|m| BytesMut::from(&m[..])).collect();
+            compare(
+                "naive",
+                Decoded {
+                    items: expected,
+                    error: None,
+                },
+                got,
+            )
+        }
+    }
+}
+
+/// Message `i` as a JSON frame; every other one carries a `name` key.
+fn json_frame((i, body): (usize, &Bytes)) -> JsonFrame {
+    let mut header = Map::new();
+    if i % 2 == 1 {
+        header.insert("name".into(), Value::from(format!("m{i}")));
+    }
+    JsonFrame {
+        header,
+        body: body.clone(),
+    }
+}
+
+/// The header the decoder must give back for `frame`: its keys, the size, and the md5 if on.
+fn header_of(codec: &JsonCodec, frame: &JsonFrame) -> Map<String, Value> {
+    let written: Value = serde_json::from_slice(&codec.header_bytes(frame)).unwrap_or_default();
+    let mut expected = frame.header.clone();
+    if let Value::Object(fields) = written {
+        for (k, v) in fields {
+            expected.entry(k).or_insert(v);
+        }
+    }
+    expected
+}
+
+fn upload_round_trip(messages: &[Bytes], lens: &[u8], cut: u8) -> Result<(), Failure> {
+    let mut stream = BytesMut::new();
+    let mut expected = Vec::new();
+    for (i, m) in messages.iter().enumerate() {
+        let header = UploadHeader {
+            file_name: format!("dir/f{i}.bin"),
+            file_size: m.len(),
+            md5: Some(md5_hex(m)),
+        };
+        header
+            .encode(LengthField::I32_LE, &mut stream)
+            .map_err(|e| fail("upload", format!("encoding: {e}")))?;
+        stream.extend_from_slice(m);
+        expected.push(UploadItem::Header(header));
+        if !m.is_empty() {
+            expected.push(UploadItem::Chunk(BytesMut::from(&m[..])));
+        }
+        expected.push(UploadItem::Done { md5: md5_hex(m) });
+    }
+    expect(
+        "upload",
+        UploadDecoder::default,
+        &stream,
+        lens,
+        cut,
+        expected,
+        (join_upload, partial_chunk),
+    )
+}
+
+fn fail(decoder: &'static str, detail: String) -> Failure {
+    Failure { decoder, detail }
+}
+
+fn encode_all<I, E: Encoder<I, Error = CodecError>>(
+    name: &'static str,
+    mut encoder: E,
+    items: impl IntoIterator<Item = I>,
+) -> Result<BytesMut, Failure> {
+    let mut dst = BytesMut::new();
+    for item in items {
+        encoder
+            .encode(item, &mut dst)
+            .map_err(|e| fail(name, format!("encoding: {e}")))?;
+    }
+    Ok(dst)
+}
+
+fn compare<T: PartialEq + fmt::Debug>(
+    name: &'static str,
+    expected: Decoded<T, CodecError>,
+    got: Decoded<T, CodecError>,
+) -> Result<(), Failure> {
+    if got == expected {
+        Ok(())
+    } else {
+        Err(fail(
+            name,
+            format!("decoded {got:?}, expected {expected:?}"),
+        ))
+    }
+}
+
+/// Decodes `stream` split by `lens` and requires `expected`; then decodes the prefix chosen by
+/// `cut` and requires a prefix of `expected` followed by `Truncated` (none at a frame boundary).
+fn expect<D, T>(
+    name: &'static str,
+    make: impl Fn() -> D,
+    stream: &[u8],
+    lens: &[u8],
+    cut: u8,
+    expected: Vec<T>,
+    (norm, partial): Norm<D::Item, T>,
+) -> Result<(), Failure>
+where
+    D: Decoder<Error = CodecError>,
+    T: PartialEq + fmt::Debug,
+{
+    let got = norm(decode_chunks(&mut make(), split_by(stream, lens)));
+    let expected = Decoded {
+        items: expected,
+        error: None,
+    };
+    compare(name, expected, got).map_err(|f| Failure {
+        detail: format!("{} (stream of {} bytes)", f.detail, stream.len()),
+        ..f
+    })?;
+    let end = stream.len() * usize::from(cut) / 256;
+    let prefix = norm(decode_chunks(&mut make(), split_by(&stream[..end], lens)));
+    let whole = norm(decode_chunks(&mut make(), [stream]));
+    let ok_items = prefix.items.len() <= whole.items.len()
+        && whole
+            .items
+            .iter()
+            .zip(&prefix.items)
+            .all(|(a, b)| a == b || partial(a, b));
+    let ok_error = match &prefix.error {
+        None => true,
+        Some(CodecError::Truncated { have, need, .. }) => have < need,
+        Some(_) => false,
+    };
+    if ok_items && ok_error {
+        Ok(())
+    } else {
+        Err(fail(
+            name,
+            format!("prefix of {end}/{} bytes gave {prefix:?}", stream.len()),
+        ))
+    }
+}
+
+/// How a decoder's outcome is compared: a normalisation, and which item of a cut stream may be
+/// a prefix of the whole stream's (an upload's last body piece).
+type Norm<I, T> = (
+    fn(Decoded<I, CodecError>) -> Decoded<T, CodecError>,
+    fn(&T, &T) -> bool,
+);
+
+fn exact<T>(_: &T, _: &T) -> bool {
+    false
+}
+
+fn partial_chunk(whole: &UploadItem, cut: &UploadItem) -> bool {
+    matches!((whole, cut), (UploadItem::Chunk(w), UploadItem::Chunk(c)) if w.starts_with(c))
+}
