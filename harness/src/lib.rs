@@ -7,6 +7,7 @@
 //! - [`client`]: the client of each framing, recording every read it made.
 //! - [`proxy`]: the chaos proxy that splits, coalesces, delays and cuts TCP streams, seeded.
 //! - [`check`]: the conformance harness: the measured verdict matrix, minimised repros, reports.
+//! - [`udp`]: the datagram servers, clients, chaos proxy and matrix (no sticky packets, but loss).
 
 pub mod check;
 pub mod client;
@@ -14,3 +15,4 @@ pub mod codec;
 pub mod proxy;
 pub mod server;
 pub mod service;
+pub mod udp;

@@ -227,8 +227,8 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     conclude(&args, &report, expect.as_ref(), Vec::new())
 }
 
-/// The main job: the built-in servers' matrix compared with PROTOCOLS.md §4, minimised repros,
-/// and the report in `report/`.
+/// The main job: the built-in servers' matrix compared with PROTOCOLS.md §4, the UDP matrix
+/// compared with §3, minimised repros, and the report in `report/`.
 pub fn main_job() -> anyhow::Result<ExitCode> {
     let args = CheckArgs {
         target: None,
@@ -249,5 +249,18 @@ pub fn main_job() -> anyhow::Result<ExitCode> {
         quiet: false,
     };
     std::fs::create_dir_all("report").context("cannot create report/")?;
-    run(args)
+    let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let (report, expect) = rt.block_on(measure(&args))?;
+    drop(rt);
+    let (udp, udp_diffs) = super::udp::main_job_section()?;
+    let code = conclude(&args, &report, expect.as_ref(), vec![udp])?;
+    if !udp_diffs.is_empty() {
+        println!("the measured UDP matrix differs from the expected table:");
+        for d in &udp_diffs {
+            println!("  {d}");
+        }
+        return Ok(ExitCode::from(1));
+    }
+    println!("the measured UDP matrix matches the expected table (fixtures/expected/udp.txt)");
+    Ok(code)
 }

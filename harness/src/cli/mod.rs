@@ -5,6 +5,7 @@ mod check;
 mod client;
 mod replay;
 mod serve;
+mod udp;
 
 use std::process::ExitCode;
 
@@ -39,6 +40,10 @@ enum Command {
     Client(client::ClientArgs),
     /// Run the chaos proxy (or, with --api, the toxiproxy HTTP API).
     Proxy(proxy::ProxyArgs),
+    /// Run the datagram chaos proxy (drop, duplicate, reorder, delay, truncate) for UDP.
+    UdpProxy(udp::UdpProxyArgs),
+    /// Measure the UDP matrix (services x chaos profiles x workloads) on loopback sockets.
+    UdpCheck(udp::UdpCheckArgs),
 }
 
 /// Sets up logging to stderr; `RUST_LOG` overrides the default level.
@@ -55,7 +60,9 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // The harness breaks its own servers on purpose: their warnings are expected noise there.
     init_tracing(match cli.command {
-        None | Some(Command::Check(_)) | Some(Command::Replay(_)) => "error",
+        None | Some(Command::Check(_)) | Some(Command::Replay(_)) | Some(Command::UdpCheck(_)) => {
+            "error"
+        }
         _ => "info",
     });
     let result: anyhow::Result<ExitCode> = match cli.command {
@@ -65,6 +72,8 @@ pub fn main() -> ExitCode {
         Some(Command::Serve(args)) => serve::run(args),
         Some(Command::Client(args)) => client::run(args),
         Some(Command::Proxy(args)) => proxy::run(args),
+        Some(Command::UdpProxy(args)) => udp::run_proxy(args),
+        Some(Command::UdpCheck(args)) => udp::run_check(args),
     };
     match result {
         Ok(code) => code,
