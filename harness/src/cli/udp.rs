@@ -1,5 +1,6 @@
 //! `stickler udp-proxy` (the datagram chaos proxy), `stickler udp-check` (the UDP matrix), and
-//! the UDP halves of `stickler serve --udp` and `stickler client --udp`.
+//! the UDP halves of `stickler serve --udp` and `stickler client --udp`. Servers and the proxy
+//! print `listening on ADDR` first, as the TCP ones do.
 
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
@@ -77,12 +78,9 @@ pub fn run_proxy(args: UdpProxyArgs) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let proxy = UdpProxy::start(socket, config)?;
-        println!(
-            "listening on {} (UDP), relaying to {}",
-            proxy.local_addr(),
-            args.upstream
-        );
+        println!("listening on {}", proxy.local_addr());
         std::io::stdout().flush()?;
+        tracing::info!(listen = %proxy.local_addr(), upstream = %args.upstream, "UDP proxy relaying");
         shutdown_signal().await;
         proxy.shutdown().await;
         Ok(ExitCode::SUCCESS)
@@ -114,7 +112,7 @@ pub fn serve(listen: SocketAddr, service: UdpService) -> anyhow::Result<ExitCode
             .await
             .with_context(|| format!("cannot listen on {listen} (UDP)"))?;
         let mut stdout = std::io::stdout().lock();
-        writeln!(stdout, "listening on {} (UDP)", socket.local_addr()?)?;
+        writeln!(stdout, "listening on {}", socket.local_addr()?)?;
         stdout.flush()?;
         drop(stdout);
         server::run(socket, UdpServerConfig::new(service), shutdown_signal()).await?;
