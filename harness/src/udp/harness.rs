@@ -332,7 +332,7 @@ impl UdpReport {
     }
 }
 
-/// How the matrix runs. [`Default`]: seed 1, 32 datagrams a cell, 150 ms per reply, 150 ms of
+/// How the matrix runs. [`Default`]: seed 1, 32 datagrams a cell, 250 ms per reply, 150 ms of
 /// quiet ends a read-out, 16 cells at once.
 #[derive(Debug, Clone)]
 pub struct UdpMatrixConfig {
@@ -351,7 +351,7 @@ impl Default for UdpMatrixConfig {
         UdpMatrixConfig {
             seed: 1,
             datagrams: 32,
-            timeout: Duration::from_millis(150),
+            timeout: Duration::from_millis(250),
             quiet: Duration::from_millis(150),
             concurrency: 16,
             services: UdpService::ALL.to_vec(),

@@ -205,8 +205,10 @@ pub fn udp_section_with(report: &UdpReport, diffs: &[String]) -> Section {
     md.push_str(
         "\nVerdicts: `ok` the whole reply, in order; `lost` no reply; `duplicated` an extra copy; \
          `reordered` after a later request's reply; `truncated` a prefix, the rest cut off \
-         (a `large` reply meets the 1024-byte buffer). `time` replies carry no tag: loss and \
-         duplication there are counted from totals, reordering cannot be seen.\n",
+         (a `large` reply meets the 1024-byte buffer); `merged`, `split`, `foreign` a datagram \
+         that is not one whole reply or a prefix of one. `time` replies carry no tag: a reply is \
+         matched to its request by the exchange it arrived in (lockstep) or the socket it \
+         reached (burst, one socket per request), and reordering cannot be seen.\n",
     );
     if !diffs.is_empty() {
         md.push_str("\nDifferences from the expected table:\n");
