@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use super::harness::DatagramVerdict;
+use super::verdict::DatagramVerdict;
 
 /// Expected verdict set per cell ID.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -12,7 +12,7 @@
 //! - [`proxy`]: the seeded datagram chaos proxy; [`toxic`] its toxics and their syntax;
 //!   [`record`] what it did to every datagram.
 //! - [`harness`]: the UDP matrix (services × chaos profiles × workloads), measured on loopback,
-//!   with datagram verdicts; [`report`] renders it.
+//!   with datagram verdicts ([`verdict`]); [`report`] renders it.
 //!
 //! A datagram is one message whatever its length, the empty one included. A receiver with a
 //! smaller buffer than the datagram gets the first bytes and loses the rest (Linux):
@@ -27,6 +27,7 @@ pub mod record;
 pub mod report;
 pub mod server;
 pub mod toxic;
+pub mod verdict;
 
 use std::net::SocketAddr;
 
