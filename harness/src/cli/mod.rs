@@ -34,9 +34,9 @@ enum Command {
     Check(check::CheckArgs),
     /// Re-run a minimised case file and say whether its failure came back.
     Replay(replay::ReplayArgs),
-    /// Run a reference server of one framing and service.
+    /// Run a reference server of one framing (or UDP, with --udp) and service.
     Serve(serve::ServeArgs),
-    /// Run the client of one framing: one exchange per command.
+    /// Run the client of one framing (or UDP, with --udp): one exchange per command.
     Client(client::ClientArgs),
     /// Run the chaos proxy (or, with --api, the toxiproxy HTTP API).
     Proxy(proxy::ProxyArgs),

@@ -164,17 +164,17 @@ impl Lane {
             delay_us: 0,
         }];
         if dup {
-            let original = &copies[0];
-            if self.budget.take(original.data.len()) {
+            if self.budget.take(copies[0].data.len()) {
+                let data = copies[0].data.clone();
                 copies.push(Out {
                     seq,
                     copy: 1,
-                    data: original.data.clone(),
+                    data,
                     truncated_from,
                     delay_us: 0,
                 });
             } else {
-                self.event(seq, Action::Overflow, &original.data.clone(), None);
+                self.event(seq, Action::Overflow, &copies[0].data, None);
             }
         }
         for out in copies {

@@ -58,7 +58,7 @@ pub const MAX_DATAGRAM: usize = 65507;
 )]
 #[serde(rename_all = "lowercase")]
 pub enum UdpService {
-    /// The built-in `echo`/`seq` commands (see [`Service::Cmd`]).
+    /// The built-in `echo`/`seq` commands (byte-identical to dash + coreutils).
     #[default]
     Cmd,
     /// ASCII upper-case of the request.
