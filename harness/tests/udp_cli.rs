@@ -181,3 +181,62 @@ fn terminate(child: &mut ChildGuard) {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// `LEN MD5HEX` of what a 1024-byte reader gets for each command from a `service` server.
+fn expected_digests(service: stickler::udp::UdpService, commands: &[&str]) -> String {
+    commands
+        .iter()
+        .map(|c| {
+            let reply = service.reply(c.as_bytes());
+            let kept = &reply[..reply.len().min(1024)];
+            format!("{} {}\n", kept.len(), stickler::codec::json::md5_hex(kept))
+        })
+        .collect()
+}
+
+#[test]
+fn python_udp_peers_agree_with_ours() {
+    use stickler::udp::UdpService;
+    let commands = ["echo hello udp", "seq 1 2000", "ls", "", "seq 3"];
+    for (service, name) in [
+        (UdpService::Cmd, "cmd"),
+        (UdpService::Upper, "upper"),
+        (UdpService::Echo, "echo"),
+    ] {
+        let want = expected_digests(service, &commands);
+        // The Python client against our server.
+        let (_ours, addr) = serve_udp(name);
+        let mut py = common::python("udp_client.py");
+        py.arg(addr.to_string()).args(commands);
+        assert_eq!(run_ok(py), want, "python client, our {name} server");
+        // Our client against the Python server.
+        let (_theirs, addr) = spawn_listening({
+            let mut c = common::python("udp_server.py");
+            c.arg(name);
+            c
+        });
+        let out = run_ok(client_udp(addr, &["--digest"], &commands));
+        assert_eq!(out, want, "our client, python {name} server");
+    }
+}
+
+#[test]
+fn our_time_is_the_local_time_python_sees() {
+    let (_ours, addr) = serve_udp("time");
+    // Minutes must agree (retried once across a minute boundary).
+    for attempt in 0..2 {
+        let mut py = common::python("udp_client.py");
+        py.args(["--raw", &addr.to_string(), "now?"]);
+        let out = run_ok(py);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 2, "{out:?}");
+        assert!(
+            stickler::udp::is_time_reply(lines[0].as_bytes(), false),
+            "{out:?}"
+        );
+        if lines[0][..16] == lines[1][..16] {
+            return;
+        }
+        assert_eq!(attempt, 0, "our time {} vs python's {}", lines[0], lines[1]);
+    }
+}
