@@ -8,6 +8,7 @@
 //! - [`proxy`]: the chaos proxy that splits, coalesces, delays and cuts TCP streams, seeded.
 //! - [`attack`]: the bad-input catalogue and mutation mode fired at a server, with a health probe.
 //! - [`check`]: the conformance harness: the measured verdict matrix, minimised repros, reports.
+//! - [`udp`]: the datagram servers, clients, chaos proxy and matrix (no sticky packets, but loss).
 
 pub mod attack;
 pub mod check;
@@ -16,3 +17,4 @@ pub mod codec;
 pub mod proxy;
 pub mod server;
 pub mod service;
+pub mod udp;

@@ -284,8 +284,8 @@ fn link_committed_cases(report: &mut MatrixReport) {
 }
 
 /// The main job: the built-in servers' matrix (one connection per case) compared with
-/// PROTOCOLS.md §4, failing cells linked to their committed minimised repros, and the report
-/// in `report/`.
+/// PROTOCOLS.md §4, failing cells linked to their committed minimised repros, the UDP matrix
+/// compared with §3, the latency sweep, and the report in `report/`.
 pub fn main_job() -> anyhow::Result<ExitCode> {
     let args = CheckArgs {
         target: None,
@@ -311,6 +311,18 @@ pub fn main_job() -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     eprintln!("stickler: measuring the conformance matrix of the built-in servers …");
     let (mut report, expect) = rt.block_on(measure(&args))?;
+    drop(rt);
     link_committed_cases(&mut report);
-    conclude(&args, &report, expect.as_ref(), Vec::new())
+    eprintln!("stickler: measuring the UDP matrix …");
+    let (udp, udp_diffs) = super::udp::main_job_section()?;
+    let code = conclude(&args, &report, expect.as_ref(), vec![udp])?;
+    if !udp_diffs.is_empty() {
+        println!("the measured UDP matrix differs from the expected table:");
+        for d in &udp_diffs {
+            println!("  {d}");
+        }
+        return Ok(ExitCode::from(1));
+    }
+    println!("the measured UDP matrix matches the expected table (fixtures/expected/udp.txt)");
+    Ok(code)
 }

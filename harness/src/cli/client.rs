@@ -2,6 +2,8 @@
 //! Prints each reply, or with `--digest` one line `LEN MD5HEX` per reply. A protocol error or
 //! timeout ends the run with exit code 1 and a message naming the exchange and what was read.
 //! With `--framing upload` each argument is a local file to upload; the reply is the status.
+//! With `--udp`, each command is one datagram and its reply one read of at most 1024 bytes; a
+//! reply that does not come within the timeout ends the run with exit code 1.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -16,9 +18,17 @@ use stickler::codec::Framing;
 
 #[derive(Debug, Args)]
 pub struct ClientArgs {
-    /// Framing of requests and replies.
-    #[arg(long, value_enum)]
-    framing: Framing,
+    /// Framing of requests and replies (TCP; not with --udp).
+    #[arg(
+        long,
+        value_enum,
+        required_unless_present = "udp",
+        conflicts_with = "udp"
+    )]
+    framing: Option<Framing>,
+    /// Talk UDP: one datagram per command, one reply read with a 1024-byte buffer.
+    #[arg(long)]
+    udp: bool,
     /// Server address (host:port).
     #[arg(long)]
     connect: SocketAddr,
@@ -60,7 +70,15 @@ pub fn run(args: ClientArgs) -> anyhow::Result<ExitCode> {
     if !(args.timeout > 0.0 && args.timeout.is_finite()) {
         anyhow::bail!("--timeout must be a positive number of seconds");
     }
-    let config = ClientConfig::new(args.framing)
+    let Some(framing) = args.framing else {
+        return super::udp::client(
+            args.connect,
+            &args.commands,
+            args.digest,
+            Duration::from_secs_f64(args.timeout),
+        );
+    };
+    let config = ClientConfig::new(framing)
         .header_kind(args.header)
         .token(args.token.clone().into_bytes())
         .timeout(Duration::from_secs_f64(args.timeout));
@@ -71,7 +89,7 @@ pub fn run(args: ClientArgs) -> anyhow::Result<ExitCode> {
         let mut client = Client::connect(args.connect, config).await?;
         let mut stdout = std::io::stdout().lock();
         for (i, command) in args.commands.iter().enumerate() {
-            let result = if args.framing == Framing::Upload {
+            let result = if framing == Framing::Upload {
                 let data = std::fs::read(command)
                     .map_err(|e| anyhow::anyhow!("cannot read {command}: {e}"))?;
                 client.upload(command, &data).await
@@ -84,7 +102,7 @@ pub fn run(args: ClientArgs) -> anyhow::Result<ExitCode> {
                         writeln!(stdout, "{} {}", reply.body.len(), md5_hex(&reply.body))?;
                     } else {
                         stdout.write_all(&reply.body)?;
-                        if args.framing == Framing::Upload {
+                        if framing == Framing::Upload {
                             // The JSON status has no newline of its own.
                             writeln!(stdout)?;
                         }

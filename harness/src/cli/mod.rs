@@ -6,6 +6,7 @@ mod check;
 mod client;
 mod replay;
 mod serve;
+mod udp;
 
 use std::process::ExitCode;
 
@@ -35,9 +36,9 @@ enum Command {
     Check(check::CheckArgs),
     /// Re-run a minimised case file and say whether its failure came back.
     Replay(replay::ReplayArgs),
-    /// Run a reference server of one framing and service.
+    /// Run a reference server of one framing (or UDP, with --udp) and service.
     Serve(serve::ServeArgs),
-    /// Run the client of one framing: one exchange per command.
+    /// Run the client of one framing (or UDP, with --udp): one exchange per command.
     Client(client::ClientArgs),
     /// Run the chaos proxy (or, with --api, the toxiproxy HTTP API).
     Proxy(proxy::ProxyArgs),
@@ -45,6 +46,10 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Fire the bad-input catalogue (or seeded mutants) at a server; check it survives each.
     Attack(attack::AttackArgs),
+    /// Run the datagram chaos proxy (drop, duplicate, reorder, delay, truncate) for UDP.
+    UdpProxy(udp::UdpProxyArgs),
+    /// Measure the UDP matrix (services x chaos profiles x workloads) on loopback sockets.
+    UdpCheck(udp::UdpCheckArgs),
 }
 
 /// Sets up logging to stderr; `RUST_LOG` overrides the default level.
@@ -61,9 +66,11 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // The harness breaks its own servers on purpose: their warnings are expected noise there.
     init_tracing(match cli.command {
-        None | Some(Command::Check(_)) | Some(Command::Replay(_)) | Some(Command::Attack(_)) => {
-            "error"
-        }
+        None
+        | Some(Command::Check(_))
+        | Some(Command::Replay(_))
+        | Some(Command::Attack(_))
+        | Some(Command::UdpCheck(_)) => "error",
         _ => "info",
     });
     let result: anyhow::Result<ExitCode> = match cli.command {
@@ -75,6 +82,8 @@ pub fn main() -> ExitCode {
         Some(Command::Proxy(args)) => proxy::run(args),
         Some(Command::Bench(args)) => bench::run(args),
         Some(Command::Attack(args)) => attack::run(args),
+        Some(Command::UdpProxy(args)) => udp::run_proxy(args),
+        Some(Command::UdpCheck(args)) => udp::run_check(args),
     };
     match result {
         Ok(code) => code,

@@ -1,6 +1,7 @@
 //! `stickler serve`: a reference server on a local address until Ctrl-C (or SIGTERM), which
 //! drains exchanges in flight. The first stdout line is `listening on ADDR`, with the real port
-//! when the port given is 0.
+//! when the port given is 0. With `--udp`, a UDP server of one datagram a request (the `time`
+//! service is UDP only).
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -12,16 +13,24 @@ use clap::Args;
 use stickler::codec::framed::HeaderKind;
 use stickler::codec::Framing;
 use stickler::server::{self, ServerConfig};
-use stickler::service::Service;
+use stickler::udp::UdpService;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Framing of requests and replies.
-    #[arg(long, value_enum)]
-    framing: Framing,
-    /// What a request means.
-    #[arg(long, value_enum, default_value_t = Service::Cmd)]
-    service: Service,
+    /// Framing of requests and replies (TCP; not with --udp).
+    #[arg(
+        long,
+        value_enum,
+        required_unless_present = "udp",
+        conflicts_with = "udp"
+    )]
+    framing: Option<Framing>,
+    /// Serve UDP: one datagram a request, one a reply, read with a 1024-byte buffer.
+    #[arg(long)]
+    udp: bool,
+    /// What a request means (`time`: the local time, UDP only).
+    #[arg(long, value_enum, default_value_t = UdpService::Cmd)]
+    service: UdpService,
     /// Address to listen on (port 0: any free port, printed on the first line).
     #[arg(long, default_value = "127.0.0.1:0")]
     listen: SocketAddr,
@@ -52,10 +61,19 @@ pub struct ServeArgs {
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    if args.udp {
+        return super::udp::serve(args.listen, args.service);
+    }
+    let (Some(framing), Some(service)) = (args.framing, args.service.tcp()) else {
+        anyhow::bail!(
+            "--service {} is served over UDP only: add --udp (TCP services: cmd, upper, echo)",
+            args.service
+        );
+    };
     if !(args.idle_timeout > 0.0 && args.idle_timeout.is_finite()) {
         anyhow::bail!("--idle-timeout must be a positive number of seconds");
     }
-    let mut config = ServerConfig::new(args.framing, args.service)
+    let mut config = ServerConfig::new(framing, service)
         .header_kind(args.header)
         .ready_token(args.token.into_bytes())
         .max_connections(args.max_connections.max(1))

@@ -1,0 +1,266 @@
+//! Rendering the UDP matrix: a terminal table, and a section of the report page (Markdown + HTML
+//! with an inline SVG chart), in the shape of [`crate::check::report`].
+
+use std::fmt::Write as _;
+
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, Color as CellColor, Table};
+use plotters::prelude::*;
+
+use super::harness::{UdpCell, UdpReport, UdpWorkload, PROFILES};
+use crate::check::report::Section;
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Rows `service/workload` in measured order, each with its cells per profile.
+fn grid(report: &UdpReport) -> Vec<(String, Vec<Option<&UdpCell>>)> {
+    let mut rows: Vec<(super::UdpService, UdpWorkload)> = Vec::new();
+    for c in &report.cells {
+        if !rows.contains(&(c.service, c.workload)) {
+            rows.push((c.service, c.workload));
+        }
+    }
+    rows.into_iter()
+        .map(|(s, w)| {
+            let cells = PROFILES
+                .iter()
+                .map(|p| {
+                    report
+                        .cells
+                        .iter()
+                        .find(|c| c.service == s && c.workload == w && c.profile == p.name)
+                })
+                .collect();
+            (format!("{s}/{}", w.name()), cells)
+        })
+        .collect()
+}
+
+fn cell_text(c: &UdpCell) -> String {
+    c.counts.summary()
+}
+
+fn all_ok(c: &UdpCell) -> bool {
+    c.counts.ok == c.requests && c.counts.kinds() == "ok"
+}
+
+/// The terminal table; coloured when `color`.
+pub fn table(report: &UdpReport, color: bool) -> String {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    if !color {
+        t.force_no_tty();
+    }
+    let mut header = vec![Cell::new("service/workload")];
+    header.extend(PROFILES.iter().map(|p| Cell::new(p.name)));
+    t.set_header(header);
+    for (name, cells) in grid(report) {
+        let mut row = vec![Cell::new(name)];
+        for c in cells {
+            row.push(match c {
+                None => Cell::new("-"),
+                Some(c) if all_ok(c) => Cell::new(cell_text(c)).fg(CellColor::Green),
+                Some(c) if c.counts.boundary_breaks() > 0 => {
+                    Cell::new(cell_text(c)).fg(CellColor::Red)
+                }
+                Some(c) => Cell::new(cell_text(c)).fg(CellColor::Yellow),
+            });
+        }
+        t.add_row(row);
+    }
+    t.to_string()
+}
+
+/// One line on message boundaries: how many datagrams came back, and how many were merged,
+/// split or foreign (0 over UDP).
+pub fn boundary_line(report: &UdpReport) -> String {
+    let (merged, split, foreign) = report.cells.iter().fold((0, 0, 0), |acc, c| {
+        (
+            acc.0 + c.counts.merged,
+            acc.1 + c.counts.split,
+            acc.2 + c.counts.foreign,
+        )
+    });
+    format!(
+        "{} datagrams came back in {} cells: merged {merged}, split {split}, foreign {foreign}{}",
+        report.total_arrivals(),
+        report.cells.len(),
+        if merged + split + foreign == 0 {
+            " — no message boundary was ever broken (UDP loses, truncates, duplicates and \
+             reorders; it never sticks)"
+        } else {
+            " — MESSAGE BOUNDARIES BROKEN: a datagram held more or less than one reply"
+        }
+    )
+}
+
+/// Share of requests not answered `ok`, per profile, one line per row, as an SVG document.
+pub fn chart(report: &UdpReport) -> Result<String, String> {
+    let rows = grid(report);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (760, 380)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                "UDP: requests not answered ok, per chaos profile",
+                ("sans-serif", 18),
+            )
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(48)
+            .build_cartesian_2d(0..PROFILES.len(), 0.0..1.05f64)
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .x_labels(PROFILES.len())
+            .x_label_formatter(&|i| {
+                PROFILES
+                    .get(*i)
+                    .map(|p| p.name.to_string())
+                    .unwrap_or_default()
+            })
+            .y_desc("not ok / requests")
+            .draw()
+            .map_err(|e| e.to_string())?;
+        for (i, (name, cells)) in rows.iter().enumerate() {
+            let color = Palette99::pick(i).to_rgba();
+            let points: Vec<(usize, f64)> = cells
+                .iter()
+                .enumerate()
+                .filter_map(|(x, c)| {
+                    c.map(|c| {
+                        let n = c.requests.max(1) as f64;
+                        (x, 1.0 - c.counts.ok as f64 / n)
+                    })
+                })
+                .collect();
+            chart
+                .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
+                .map_err(|e| e.to_string())?
+                .label(name.clone())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color));
+            chart
+                .draw_series(
+                    points
+                        .into_iter()
+                        .map(|p| Circle::new(p, 3, color.filled())),
+                )
+                .map_err(|e| e.to_string())?;
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 10))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        root.present().map_err(|e| e.to_string())?;
+    }
+    Ok(svg)
+}
+
+/// The UDP section of the report page. `diffs` are the differences from the expected table
+/// (shown when there are any).
+pub fn udp_section(report: &UdpReport) -> Section {
+    udp_section_with(report, &[])
+}
+
+/// [`udp_section`], listing differences from the expected table.
+pub fn udp_section_with(report: &UdpReport, diffs: &[String]) -> Section {
+    let rows = grid(report);
+    let intro = format!(
+        "Seed {}. {} cells ({} requests each), measured in {:.1} s on loopback sockets through \
+         the datagram chaos proxy; every reply read with a 1024-byte buffer.",
+        report.seed,
+        report.cells.len(),
+        report.datagrams,
+        report.elapsed_ms as f64 / 1000.0
+    );
+    let boundaries = boundary_line(report);
+    let mut md = format!("{intro}\n\n{boundaries}.\n\n");
+    let names: Vec<&str> = PROFILES.iter().map(|p| p.name).collect();
+    let _ = writeln!(md, "| service/workload | {} |", names.join(" | "));
+    let _ = writeln!(md, "|---|{}", "---|".repeat(names.len()));
+    for (name, cells) in &rows {
+        let texts: Vec<String> = cells
+            .iter()
+            .map(|c| c.map(cell_text).unwrap_or_else(|| "-".into()))
+            .collect();
+        let _ = writeln!(md, "| {name} | {} |", texts.join(" | "));
+    }
+    md.push_str("\nProfiles:\n");
+    for p in PROFILES {
+        let toxics = if p.toxics.is_empty() {
+            "no toxic".to_string()
+        } else {
+            format!("`{}`", p.toxics.join("`, `"))
+        };
+        let _ = writeln!(md, "- `{}`: {} ({toxics})", p.name, p.about);
+    }
+    md.push_str(
+        "\nVerdicts: `ok` the whole reply, in order; `lost` no reply; `duplicated` an extra copy; \
+         `reordered` after a later request's reply; `truncated` a prefix, the rest cut off \
+         (a `large` reply meets the 1024-byte buffer); `merged`, `split`, `foreign` a datagram \
+         that is not one whole reply or a prefix of one. `time` replies carry no tag: a reply is \
+         matched to its request by the exchange it arrived in (lockstep) or the socket it \
+         reached (burst, one socket per request), and reordering cannot be seen.\n",
+    );
+    if !diffs.is_empty() {
+        md.push_str("\nDifferences from the expected table:\n");
+        for d in diffs {
+            let _ = writeln!(md, "- {d}");
+        }
+    }
+
+    let svg = chart(report).unwrap_or_else(|e| format!("<p>chart failed: {}</p>", xml_escape(&e)));
+    let mut html = format!(
+        "<p>{}</p>\n<p>{}.</p>\n<table class=\"matrix\"><tr><th>service/workload</th>",
+        xml_escape(&intro),
+        xml_escape(&boundaries)
+    );
+    for n in &names {
+        let _ = write!(html, "<th>{n}</th>");
+    }
+    html.push_str("</tr>\n");
+    for (name, cells) in &rows {
+        let _ = write!(html, "<tr><th>{name}</th>");
+        for c in cells {
+            match c {
+                None => html.push_str("<td>-</td>"),
+                Some(c) => {
+                    let class = if all_ok(c) { "pass" } else { "fail" };
+                    let _ = write!(
+                        html,
+                        "<td class=\"{class}\" title=\"{} seed {} proxy: dropped {}, duplicated {}, truncated {}\">{}</td>",
+                        c.id(),
+                        c.seed,
+                        c.proxy.dropped,
+                        c.proxy.duplicated,
+                        c.proxy.truncated,
+                        xml_escape(&cell_text(c))
+                    );
+                }
+            }
+        }
+        html.push_str("</tr>\n");
+    }
+    html.push_str("</table>\n");
+    html.push_str(&svg);
+    if !diffs.is_empty() {
+        html.push_str("<h3>Differences from the expected table</h3><ul>");
+        for d in diffs {
+            let _ = write!(html, "<li>{}</li>", xml_escape(d));
+        }
+        html.push_str("</ul>\n");
+    }
+    Section {
+        title: "UDP: datagram verdicts".into(),
+        markdown: md,
+        html,
+    }
+}
