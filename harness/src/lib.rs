@@ -7,10 +7,12 @@
 //! - [`client`]: the client of each framing, recording every read it made.
 //! - [`proxy`]: the chaos proxy that splits, coalesces, delays and cuts TCP streams, seeded.
 //! - [`check`]: the conformance harness: the measured verdict matrix, minimised repros, reports.
+//! - [`latency`]: what each framing's safety costs in time under a delayed path.
 
 pub mod check;
 pub mod client;
 pub mod codec;
+pub mod latency;
 pub mod proxy;
 pub mod server;
 pub mod service;

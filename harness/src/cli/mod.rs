@@ -3,6 +3,7 @@
 
 mod check;
 mod client;
+mod latency;
 mod replay;
 mod serve;
 
@@ -39,6 +40,8 @@ enum Command {
     Client(client::ClientArgs),
     /// Run the chaos proxy (or, with --api, the toxiproxy HTTP API).
     Proxy(proxy::ProxyArgs),
+    /// Measure each framing's latency through a delaying proxy, and what the ready round trip costs.
+    Latency(latency::LatencyArgs),
 }
 
 /// Sets up logging to stderr; `RUST_LOG` overrides the default level.
@@ -55,7 +58,9 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // The harness breaks its own servers on purpose: their warnings are expected noise there.
     init_tracing(match cli.command {
-        None | Some(Command::Check(_)) | Some(Command::Replay(_)) => "error",
+        None | Some(Command::Check(_)) | Some(Command::Replay(_)) | Some(Command::Latency(_)) => {
+            "error"
+        }
         _ => "info",
     });
     let result: anyhow::Result<ExitCode> = match cli.command {
@@ -65,6 +70,7 @@ pub fn main() -> ExitCode {
         Some(Command::Serve(args)) => serve::run(args),
         Some(Command::Client(args)) => client::run(args),
         Some(Command::Proxy(args)) => proxy::run(args),
+        Some(Command::Latency(args)) => latency::run(args),
     };
     match result {
         Ok(code) => code,
