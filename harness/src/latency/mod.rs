@@ -140,10 +140,15 @@ pub async fn run_sweep(config: &LatencyConfig) -> Result<LatencyReport, LatencyE
                 .map(move |s| (*d, *s))
         })
         .collect();
-    let probe_sizes: Vec<ReplySize> = [ReplySize::Small, ReplySize::Large]
-        .into_iter()
-        .filter(|s| !config.framings_for(*s).is_empty())
+    // The probe runs at the swept sizes under 1 MiB (small if none).
+    let mut probe_sizes: Vec<ReplySize> = sizes
+        .iter()
+        .copied()
+        .filter(|s| *s != ReplySize::Huge && !config.framings_for(*s).is_empty())
         .collect();
+    if probe_sizes.is_empty() && !config.framings_for(ReplySize::Small).is_empty() {
+        probe_sizes.push(ReplySize::Small);
+    }
     let probe_len = if config.nodelay_probe {
         2 * probe_sizes.len()
     } else {
