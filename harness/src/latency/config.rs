@@ -156,9 +156,9 @@ impl LatencyConfig {
     pub fn quick() -> Self {
         LatencyConfig {
             exchanges: 500,
-            min_exchanges: 30,
-            warmup: 5,
-            budget: Duration::from_secs(14),
+            min_exchanges: 20,
+            warmup: 3,
+            budget: Duration::from_secs(10),
             batches: 5,
             ..LatencyConfig::default()
         }

@@ -124,18 +124,23 @@ pub fn explain(point: &Point, base_us: Option<u64>) -> Option<String> {
     if cost.path_rtt_us > 0 {
         let base = base_us.unwrap_or(0);
         let excess = cost.path_rtt_us as i64 - cost.nominal_rtt_us as i64 - base as i64;
+        let undelayed = if base_us.is_some() {
+            format!(" and the {base} µs of the undelayed path")
+        } else {
+            String::new()
+        };
         text.push_str(&format!(
-            ". The 1-byte ping through the same proxy took {} µs per round trip, {} µs more than \
-             the 2d asked for{}: the proxy delays each hop by more than d, and the handshake \
-             pays one extra such round trip",
-            cost.path_rtt_us,
-            excess,
-            if base_us.is_some() {
-                format!(" and the {base} µs of the undelayed path")
-            } else {
-                String::new()
-            }
+            ". The 1-byte ping through the same proxy took {} µs per round trip, {excess:+} µs \
+             beyond the 2d asked for{undelayed}",
+            cost.path_rtt_us
         ));
+        if excess as f64 > TOLERANCE * cost.nominal_rtt_us as f64 {
+            text.push_str(
+                ": the delayed path itself costs more than 2d (wake-ups of the proxy and of \
+                 the peers on a shared machine come on top of the delay), and the handshake \
+                 pays one more such round trip",
+            );
+        }
         if let Some(p) = cost.path_rtts {
             text.push_str(&format!(
                 ". In round trips of the path as measured, the cost is {p:.2} ({:+.0}%)",
@@ -144,9 +149,22 @@ pub fn explain(point: &Point, base_us: Option<u64>) -> Option<String> {
             if cost.path_off_target {
                 text.push_str(
                     ", still off: the ready exchange's extra round trip does not take what a \
-                     ping takes at this point (its reply is written in pieces the delay \
-                     handles differently, or the run was noisy: see the spread)",
+                     ping takes at this point",
                 );
+                let cap = crate::proxy::pipeline::QUEUE_CAP;
+                if point.reply_bytes + 64 >= cap {
+                    text.push_str(&format!(
+                        ". The reply is as large as the proxy's per-direction queue ({cap} \
+                         bytes held at most): once full, the proxy stops reading until its first \
+                         pieces leave, d later, so a reply over the queue pays one more one-way \
+                         delay. struct's reply ({} bytes of body plus its 4-byte header) goes \
+                         over; ready's body, sent alone after the handshake, just fits. That \
+                         takes about d (half an RTT) off the difference",
+                        point.reply_bytes
+                    ));
+                } else {
+                    text.push_str(" (a noisy run shows as a wide spread)");
+                }
             }
         }
     }

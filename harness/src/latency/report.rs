@@ -411,8 +411,9 @@ fn findings(report: &LatencyReport) -> Vec<String> {
 pub fn latency_section(report: &LatencyReport) -> Section {
     let intro = format!(
         "Lockstep exchanges through a proxy delaying every byte by d each way (RTT = 2d), \
-         framings side by side on their own connections, {} measured exchanges per lane at \
-         most, warm-up excluded, TCP_NODELAY {}; the `ping` lane (1 byte each way, nothing to \
+         framings side by side on their own connections (at the same time; 1 MiB replies \
+         taking turns, exchange by exchange), {} measured exchanges per lane at most, warm-up \
+         excluded, TCP_NODELAY {}; the `ping` lane (1 byte each way, nothing to \
          parse) measures the delayed path itself. Measured in {:.1} s. Ready cost = (p50(ready) \
          − p50(struct)) / RTT, in RTTs of 2d and of the ping's measured RTT; [range over \
          batches of consecutive exchanges].",

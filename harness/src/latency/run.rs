@@ -4,8 +4,9 @@
 //! A *lane* is one connection doing lockstep exchanges: one per framing, plus a `ping` lane
 //! (a 1-byte request to a `naive` server running `echo`: one write each way, nothing to parse)
 //! that measures the round trip of the delayed path itself. At each point (delay, size) every
-//! lane runs the same number of exchanges at the same time, so all framings see the same
-//! machine; the warm-up exchanges are run and thrown away first.
+//! lane runs the same number of exchanges, side by side: at the same time, so all framings see
+//! the same machine, or (1 MiB replies) taking turns exchange by exchange ([`Schedule`]). The
+//! warm-up exchanges are run and thrown away first.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -225,8 +226,50 @@ impl LaneRun {
     }
 }
 
-/// Runs every lane for `n` exchanges at once; returns them and the slowest lane's time.
-async fn run_lanes(lanes: Vec<LaneRun>, n: usize, warmup: bool) -> (Vec<LaneRun>, Duration) {
+/// How the lanes of a point share the machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Schedule {
+    /// All lanes at once, each on its own task (replies that cost little CPU).
+    Together,
+    /// One exchange per lane in turn (1 MiB replies: a bulk transfer takes the CPU from the
+    /// lanes next to it, which would then measure the machine instead of the path).
+    InTurn,
+}
+
+impl Schedule {
+    pub fn for_size(size: ReplySize) -> Schedule {
+        if size == ReplySize::Huge {
+            Schedule::InTurn
+        } else {
+            Schedule::Together
+        }
+    }
+}
+
+/// Runs every lane for `n` exchanges; returns them and the time one exchange of every lane
+/// took (the slowest lane's time when together, the sum of the turns when in turn).
+async fn run_lanes(
+    lanes: Vec<LaneRun>,
+    n: usize,
+    warmup: bool,
+    schedule: Schedule,
+) -> (Vec<LaneRun>, Duration) {
+    if schedule == Schedule::InTurn {
+        let start = Instant::now();
+        let mut lanes = lanes;
+        for _ in 0..n {
+            let mut next = Vec::with_capacity(lanes.len());
+            for lane in lanes {
+                next.push(lane.run(1, warmup).await.0);
+            }
+            lanes = next;
+        }
+        return (lanes, start.elapsed());
+    }
+    together(lanes, n, warmup).await
+}
+
+async fn together(lanes: Vec<LaneRun>, n: usize, warmup: bool) -> (Vec<LaneRun>, Duration) {
     let mut set = tokio::task::JoinSet::new();
     for (i, lane) in lanes.into_iter().enumerate() {
         set.spawn(async move { (i, lane.run(n, warmup).await) });
@@ -304,11 +347,12 @@ pub async fn measure_point(
             first_error: None,
         });
     }
-    let (runs, warm) = run_lanes(runs, config.warmup.max(1), true).await;
+    let schedule = Schedule::for_size(size);
+    let (runs, warm) = run_lanes(runs, config.warmup.max(1), true, schedule).await;
     let per_exchange = warm / config.warmup.max(1) as u32;
     let n = exchanges_for(config, budget_left, points_left, per_exchange);
     let started = Instant::now();
-    let (runs, _) = run_lanes(runs, n, false).await;
+    let (runs, _) = run_lanes(runs, n, false, schedule).await;
     let elapsed_ms = started.elapsed().as_millis() as u64;
     let mut point = Point {
         delay_us: delay.as_micros() as u64,
