@@ -259,6 +259,12 @@ pub fn cost_chart(report: &LatencyReport) -> Result<String, String> {
         .iter()
         .flat_map(|(_, s)| s.iter().map(|p| p.1))
         .fold(1.5f64, f64::max);
+    // A point can come out negative (ready faster than struct when the transfer's noise
+    // outweighs the RTT): keep it on the chart.
+    let min_y = series
+        .iter()
+        .flat_map(|(_, s)| s.iter().map(|p| p.1))
+        .fold(0.0f64, f64::min);
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (760, 380)).into_drawing_area();
@@ -271,7 +277,7 @@ pub fn cost_chart(report: &LatencyReport) -> Result<String, String> {
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(48)
-            .build_cartesian_2d(0.0..max_x * 1.05, 0.0..max_y * 1.1)
+            .build_cartesian_2d(0.0..max_x * 1.05, min_y * 1.1..max_y * 1.1)
             .map_err(svg_err)?;
         chart
             .configure_mesh()
