@@ -9,11 +9,13 @@
 //! - [`attack`]: the bad-input catalogue and mutation mode fired at a server, with a health probe.
 //! - [`check`]: the conformance harness: the measured verdict matrix, minimised repros, reports.
 //! - [`udp`]: the datagram servers, clients, chaos proxy and matrix (no sticky packets, but loss).
+//! - [`latency`]: what each framing's safety costs in time under a delayed path.
 
 pub mod attack;
 pub mod check;
 pub mod client;
 pub mod codec;
+pub mod latency;
 pub mod proxy;
 pub mod server;
 pub mod service;

@@ -315,7 +315,9 @@ pub fn main_job() -> anyhow::Result<ExitCode> {
     link_committed_cases(&mut report);
     eprintln!("stickler: measuring the UDP matrix …");
     let (udp, udp_diffs) = super::udp::main_job_section()?;
-    let code = conclude(&args, &report, expect.as_ref(), vec![udp])?;
+    eprintln!("stickler: measuring latency through a delaying proxy (the ready round trip) …");
+    let latency = super::latency::main_job_section(std::path::Path::new("report"))?;
+    let code = conclude(&args, &report, expect.as_ref(), vec![udp, latency])?;
     if !udp_diffs.is_empty() {
         println!("the measured UDP matrix differs from the expected table:");
         for d in &udp_diffs {

@@ -4,6 +4,7 @@
 mod attack;
 mod check;
 mod client;
+mod latency;
 mod replay;
 mod serve;
 mod udp;
@@ -50,6 +51,8 @@ enum Command {
     UdpProxy(udp::UdpProxyArgs),
     /// Measure the UDP matrix (services x chaos profiles x workloads) on loopback sockets.
     UdpCheck(udp::UdpCheckArgs),
+    /// Measure each framing's latency through a delaying proxy, and what the ready round trip costs.
+    Latency(latency::LatencyArgs),
 }
 
 /// Sets up logging to stderr; `RUST_LOG` overrides the default level.
@@ -70,7 +73,8 @@ pub fn main() -> ExitCode {
         | Some(Command::Check(_))
         | Some(Command::Replay(_))
         | Some(Command::Attack(_))
-        | Some(Command::UdpCheck(_)) => "error",
+        | Some(Command::UdpCheck(_))
+        | Some(Command::Latency(_)) => "error",
         _ => "info",
     });
     let result: anyhow::Result<ExitCode> = match cli.command {
@@ -84,6 +88,7 @@ pub fn main() -> ExitCode {
         Some(Command::Attack(args)) => attack::run(args),
         Some(Command::UdpProxy(args)) => udp::run_proxy(args),
         Some(Command::UdpCheck(args)) => udp::run_check(args),
+        Some(Command::Latency(args)) => latency::run(args),
     };
     match result {
         Ok(code) => code,

@@ -33,6 +33,7 @@ mod conn;
 pub mod fastpath;
 pub mod pipeline;
 pub mod record;
+pub mod timer;
 pub mod toxic;
 pub mod transcript;
 

@@ -347,7 +347,8 @@ impl Dir<'_> {
 
 async fn sleep_until(t: Option<Instant>) {
     match t {
-        Some(t) => tokio::time::sleep_until(t).await,
+        // To the microsecond: tokio's own timer would round every deadline up to whole ms.
+        Some(t) => super::timer::sleep_until(t).await,
         None => std::future::pending().await,
     }
 }

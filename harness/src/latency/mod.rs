@@ -1,0 +1,231 @@
+//! What a framing's safety costs in time: lockstep exchanges through a proxy that delays every
+//! byte by `d` each way (RTT = 2d), per framing, delay and reply size, and the cost of the
+//! `ready` handshake in round trips next to the theory (one RTT, whatever the reply size).
+//!
+//! - [`config`]: the sweep (delays, framings, sizes, exchanges, warm-up, time budget).
+//! - [`run`]: servers, proxies and lanes of exchanges running side by side.
+//! - [`cost`]: the ready cost in RTTs, its spread, and how far it is from the theory.
+//! - [`report`]: terminal table, and the report section with SVG charts.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), stickler::latency::LatencyError> {
+//! use stickler::latency::{run_sweep, LatencyConfig};
+//! let report = run_sweep(&LatencyConfig::quick()).await?;
+//! println!("{}", stickler::latency::report::table(&report, false));
+//! # Ok(()) }
+//! ```
+
+pub mod config;
+pub mod cost;
+pub mod report;
+pub mod run;
+
+pub use config::{LatencyConfig, ReplySize};
+pub use cost::Cost;
+pub use report::latency_section;
+
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::check::drive::progress_bar;
+use crate::codec::Framing;
+use run::{measure_point, SweepServers};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LatencyError {
+    #[error("bad latency sweep: {0}")]
+    Config(String),
+    #[error("cannot start the servers or proxies of the sweep: {0}")]
+    Setup(std::io::Error),
+}
+
+/// One lane's latencies at one point (µs; warm-up excluded).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LaneStats {
+    /// `ping` or a framing.
+    pub lane: String,
+    pub exchanges: u64,
+    pub p50_us: u64,
+    pub p90_us: u64,
+    pub p99_us: u64,
+    pub max_us: u64,
+    pub mean_us: f64,
+    /// Median of each consecutive batch of exchanges.
+    pub batch_p50_us: Vec<u64>,
+    /// Exchanges that failed (timed out, wrong reply); not in the figures.
+    pub errors: u64,
+    pub first_error: Option<String>,
+}
+
+/// Every lane at one (delay, size).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Point {
+    /// One-way delay asked of the proxy, each direction.
+    pub delay_us: u64,
+    pub size: ReplySize,
+    /// The exact reply size (checked on every reply).
+    pub reply_bytes: usize,
+    /// Measured exchanges per lane.
+    pub exchanges: usize,
+    pub warmup: usize,
+    pub elapsed_ms: u64,
+    pub nodelay: bool,
+    /// The round trip of the delayed path itself (1 byte each way).
+    pub ping: Option<LaneStats>,
+    pub framings: Vec<LaneStats>,
+    pub cost: Option<Cost>,
+}
+
+impl Point {
+    pub fn lane(&self, name: &str) -> Option<&LaneStats> {
+        self.framings.iter().find(|l| l.lane == name)
+    }
+
+    /// The RTT asked for: twice the one-way delay.
+    pub fn nominal_rtt_us(&self) -> u64 {
+        2 * self.delay_us
+    }
+}
+
+/// The same points with `TCP_NODELAY` on and off everywhere, measured back to back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodelayProbe {
+    pub on: Vec<Point>,
+    pub off: Vec<Point>,
+}
+
+/// A whole sweep.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LatencyReport {
+    pub delays_us: Vec<u64>,
+    pub framings: Vec<Framing>,
+    pub sizes: Vec<ReplySize>,
+    pub max_exchanges: usize,
+    pub budget_ms: u64,
+    pub nodelay: bool,
+    pub points: Vec<Point>,
+    pub nodelay_probe: Option<NodelayProbe>,
+    pub elapsed_ms: u64,
+}
+
+/// The delay the `TCP_NODELAY` probe runs at: the smallest swept delay of at least 1 ms.
+fn probe_delay(config: &LatencyConfig) -> Duration {
+    let ms = Duration::from_millis(1);
+    config
+        .delays
+        .iter()
+        .copied()
+        .filter(|d| *d >= ms)
+        .min()
+        .unwrap_or(ms)
+}
+
+/// Runs the sweep: points in order of delay then size, each given its share of the budget left.
+pub async fn run_sweep(config: &LatencyConfig) -> Result<LatencyReport, LatencyError> {
+    config.validate()?;
+    let started = Instant::now();
+    let mut delays = config.delays.clone();
+    delays.sort();
+    delays.dedup();
+    let mut sizes = config.sizes.clone();
+    sizes.sort();
+    sizes.dedup();
+    let grid: Vec<(Duration, ReplySize)> = delays
+        .iter()
+        .flat_map(|d| {
+            sizes
+                .iter()
+                .filter(|s| !config.framings_for(**s).is_empty())
+                .map(move |s| (*d, *s))
+        })
+        .collect();
+    // The probe runs at the swept sizes under 1 MiB (small if none).
+    let mut probe_sizes: Vec<ReplySize> = sizes
+        .iter()
+        .copied()
+        .filter(|s| *s != ReplySize::Huge && !config.framings_for(*s).is_empty())
+        .collect();
+    if probe_sizes.is_empty() && !config.framings_for(ReplySize::Small).is_empty() {
+        probe_sizes.push(ReplySize::Small);
+    }
+    let probe_len = if config.nodelay_probe {
+        2 * probe_sizes.len()
+    } else {
+        0
+    };
+    let bar = progress_bar((grid.len() + probe_len) as u64, config.progress, "latency");
+    let mut all = config.framings.clone();
+    all.sort();
+    all.dedup();
+    let servers = SweepServers::start(&all, config.nodelay).await?;
+    let mut points = Vec::new();
+    let mut result = Ok(());
+    for (i, (delay, size)) in grid.iter().copied().enumerate() {
+        bar.set_message(format!("d={:?} {}", delay, size.label()));
+        let left = config.budget.saturating_sub(started.elapsed());
+        match measure_point(&servers, config, delay, size, left, grid.len() - i).await {
+            Ok(p) => points.push(p),
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+        }
+        bar.inc(1);
+    }
+    servers.stop().await;
+    result?;
+
+    let nodelay_probe = if config.nodelay_probe && !probe_sizes.is_empty() {
+        let delay = probe_delay(config);
+        let mut probe = NodelayProbe {
+            on: Vec::new(),
+            off: Vec::new(),
+        };
+        for nodelay in [true, false] {
+            let cfg = LatencyConfig {
+                nodelay,
+                ..config.clone()
+            };
+            let servers = SweepServers::start(&all, nodelay).await?;
+            for &size in &probe_sizes {
+                bar.set_message(format!("TCP_NODELAY {} {}", on_off(nodelay), size.label()));
+                // No budget: the fewest exchanges allowed.
+                let p = measure_point(&servers, &cfg, delay, size, Duration::ZERO, 1).await;
+                match p {
+                    Ok(p) if nodelay => probe.on.push(p),
+                    Ok(p) => probe.off.push(p),
+                    Err(e) => {
+                        servers.stop().await;
+                        return Err(e);
+                    }
+                }
+                bar.inc(1);
+            }
+            servers.stop().await;
+        }
+        Some(probe)
+    } else {
+        None
+    };
+    bar.finish_and_clear();
+    Ok(LatencyReport {
+        delays_us: delays.iter().map(|d| d.as_micros() as u64).collect(),
+        framings: all,
+        sizes,
+        max_exchanges: config.exchanges,
+        budget_ms: config.budget.as_millis() as u64,
+        nodelay: config.nodelay,
+        points,
+        nodelay_probe,
+        elapsed_ms: started.elapsed().as_millis() as u64,
+    })
+}
+
+fn on_off(on: bool) -> &'static str {
+    if on {
+        "on"
+    } else {
+        "off"
+    }
+}

@@ -1,0 +1,472 @@
+//! Rendering a sweep: the terminal tables, and the report section (Markdown, HTML with SVG
+//! charts: latency against RTT per framing, and the ready cost in RTTs against RTT).
+
+use std::fmt::Write as _;
+
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, Color as CellColor, Table};
+use plotters::prelude::*;
+
+use super::config::ReplySize;
+use super::cost::{self, TARGET_FROM_US, THEORY_RTTS, TOLERANCE};
+use super::{LatencyReport, Point};
+use crate::check::report::Section;
+
+fn ms(us: u64) -> String {
+    format!("{:.3}", us as f64 / 1000.0)
+}
+
+fn ratio(v: Option<f64>, spread: Option<(f64, f64)>) -> String {
+    match (v, spread) {
+        (Some(v), Some((lo, hi))) => format!("{v:.2} [{lo:.2}–{hi:.2}]"),
+        (Some(v), None) => format!("{v:.2}"),
+        _ => "-".into(),
+    }
+}
+
+/// The ping lane's p50 at d = 0 for `size` (the undelayed path), when swept.
+fn base_rtt(report: &LatencyReport, size: ReplySize) -> Option<u64> {
+    report
+        .points
+        .iter()
+        .find(|p| p.delay_us == 0 && p.size == size)
+        .and_then(|p| p.ping.as_ref())
+        .map(|p| p.p50_us)
+}
+
+fn verdict(p: &Point) -> &'static str {
+    match &p.cost {
+        Some(c) if c.off_target => "OFF",
+        Some(_) if p.delay_us >= TARGET_FROM_US => "ok",
+        Some(_) => "(not judged)",
+        None => "-",
+    }
+}
+
+/// Rows of the latency table: (d ms, size, lane, n, p50, p90, p99, max, errors).
+fn latency_rows(points: &[Point]) -> Vec<[String; 9]> {
+    let mut rows = Vec::new();
+    for p in points {
+        for l in p.ping.iter().chain(&p.framings) {
+            rows.push([
+                ms(p.delay_us),
+                p.size.label().to_string(),
+                l.lane.clone(),
+                l.exchanges.to_string(),
+                ms(l.p50_us),
+                ms(l.p90_us),
+                ms(l.p99_us),
+                ms(l.max_us),
+                l.errors.to_string(),
+            ]);
+        }
+    }
+    rows
+}
+
+const LATENCY_HEADER: [&str; 9] = [
+    "d (ms)", "reply", "lane", "n", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors",
+];
+const COST_HEADER: [&str; 8] = [
+    "d (ms)",
+    "reply",
+    "ready−struct ms",
+    "RTT 2d ms",
+    "ping RTT ms",
+    "cost in 2d [batches]",
+    "cost in ping RTTs [batches]",
+    "theory",
+];
+
+fn cost_rows(points: &[Point]) -> Vec<([String; 8], &'static str)> {
+    points
+        .iter()
+        .filter_map(|p| {
+            let c = p.cost.as_ref()?;
+            Some((
+                [
+                    ms(p.delay_us),
+                    p.size.label().to_string(),
+                    format!("{:.3}", c.delta_us as f64 / 1000.0),
+                    ms(c.nominal_rtt_us),
+                    ms(c.path_rtt_us),
+                    ratio(c.rtts, c.rtts_spread),
+                    ratio(c.path_rtts, c.path_rtts_spread),
+                    format!("{THEORY_RTTS:.1} {}", verdict(p)),
+                ],
+                verdict(p),
+            ))
+        })
+        .collect()
+}
+
+/// The terminal tables: latencies per lane, then the ready cost; coloured when `color`.
+pub fn table(report: &LatencyReport, color: bool) -> String {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    if !color {
+        t.force_no_tty();
+    }
+    t.set_header(LATENCY_HEADER);
+    for row in latency_rows(&report.points) {
+        t.add_row(row);
+    }
+    let mut c = Table::new();
+    c.load_preset(UTF8_FULL_CONDENSED);
+    if !color {
+        c.force_no_tty();
+    }
+    c.set_header(COST_HEADER);
+    for (row, v) in cost_rows(&report.points) {
+        let cells = row.into_iter().map(|s| match v {
+            "OFF" => Cell::new(s).fg(CellColor::Red),
+            "ok" => Cell::new(s).fg(CellColor::Green),
+            _ => Cell::new(s),
+        });
+        c.add_row(cells.collect::<Vec<_>>());
+    }
+    let mut out = format!("{t}\n\nready cost (theory: 1 RTT per exchange)\n{c}\n");
+    if let Some(probe) = &report.nodelay_probe {
+        let _ = write!(out, "\n{}", nodelay_text(probe));
+    }
+    out
+}
+
+/// Side by side: p50 per lane with TCP_NODELAY on and off.
+fn nodelay_text(probe: &super::NodelayProbe) -> String {
+    let mut out =
+        String::from("TCP_NODELAY on vs off (p50 ms, same delay, measured back to back):\n");
+    for (on, off) in probe.on.iter().zip(&probe.off) {
+        let _ = write!(out, "  d={} ms, {}:", ms(on.delay_us), on.size.label());
+        for l in on.ping.iter().chain(&on.framings) {
+            let other = off
+                .ping
+                .iter()
+                .chain(&off.framings)
+                .find(|o| o.lane == l.lane);
+            if let Some(o) = other {
+                let _ = write!(out, " {} {}→{}", l.lane, ms(l.p50_us), ms(o.p50_us));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn svg_err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+/// p50 latency against the nominal RTT, one line per framing and size.
+pub fn latency_chart(report: &LatencyReport) -> Result<String, String> {
+    let mut series: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
+    for size in &report.sizes {
+        let lanes: Vec<String> = report
+            .points
+            .iter()
+            .filter(|p| p.size == *size)
+            .flat_map(|p| p.framings.iter().map(|l| l.lane.clone()))
+            .collect();
+        let mut names = lanes;
+        names.dedup();
+        names.sort();
+        names.dedup();
+        for lane in names {
+            let pts: Vec<(f64, f64)> = report
+                .points
+                .iter()
+                .filter(|p| p.size == *size)
+                .filter_map(|p| {
+                    let l = p.lane(&lane)?;
+                    Some((p.nominal_rtt_us() as f64 / 1000.0, l.p50_us as f64 / 1000.0))
+                })
+                .collect();
+            series.push((format!("{lane} {}", size.label()), pts));
+        }
+    }
+    let max_x = series
+        .iter()
+        .flat_map(|(_, s)| s.iter().map(|p| p.0))
+        .fold(1.0f64, f64::max);
+    let max_y = series
+        .iter()
+        .flat_map(|(_, s)| s.iter().map(|p| p.1))
+        .fold(1.0f64, f64::max);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (760, 420)).into_drawing_area();
+        root.fill(&WHITE).map_err(svg_err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption("p50 exchange latency vs RTT (2d)", ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(52)
+            .build_cartesian_2d(0.0..max_x * 1.05, 0.0..max_y * 1.1)
+            .map_err(svg_err)?;
+        chart
+            .configure_mesh()
+            .x_desc("RTT asked for, ms")
+            .y_desc("p50 latency, ms")
+            .draw()
+            .map_err(svg_err)?;
+        for (i, (name, pts)) in series.iter().enumerate() {
+            let color = Palette99::pick(i).to_rgba();
+            chart
+                .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
+                .map_err(svg_err)?
+                .label(name.clone())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color));
+            chart
+                .draw_series(pts.iter().map(|p| Circle::new(*p, 3, color.filled())))
+                .map_err(svg_err)?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 10))
+            .draw()
+            .map_err(svg_err)?;
+        root.present().map_err(svg_err)?;
+    }
+    Ok(svg)
+}
+
+/// The ready cost in RTTs (2d, and the ping's RTT) against the nominal RTT, per size, with
+/// the theory and the ±5% band.
+pub fn cost_chart(report: &LatencyReport) -> Result<String, String> {
+    let mut series: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
+    for size in &report.sizes {
+        let at = |f: &dyn Fn(&cost::Cost) -> Option<f64>| -> Vec<(f64, f64)> {
+            report
+                .points
+                .iter()
+                .filter(|p| p.size == *size && p.delay_us > 0)
+                .filter_map(|p| Some((p.nominal_rtt_us() as f64 / 1000.0, f(p.cost.as_ref()?)?)))
+                .collect()
+        };
+        series.push((format!("{} in 2d", size.label()), at(&|c| c.rtts)));
+        series.push((
+            format!("{} in ping RTTs", size.label()),
+            at(&|c| c.path_rtts),
+        ));
+    }
+    let max_x = series
+        .iter()
+        .flat_map(|(_, s)| s.iter().map(|p| p.0))
+        .fold(1.0f64, f64::max);
+    let max_y = series
+        .iter()
+        .flat_map(|(_, s)| s.iter().map(|p| p.1))
+        .fold(1.5f64, f64::max);
+    // A point can come out negative (ready faster than struct when the transfer's noise
+    // outweighs the RTT): keep it on the chart.
+    let min_y = series
+        .iter()
+        .flat_map(|(_, s)| s.iter().map(|p| p.1))
+        .fold(0.0f64, f64::min);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (760, 380)).into_drawing_area();
+        root.fill(&WHITE).map_err(svg_err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                "ready cost in RTTs vs RTT (theory 1.0, band ±5%)",
+                ("sans-serif", 18),
+            )
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(48)
+            .build_cartesian_2d(0.0..max_x * 1.05, min_y * 1.1..max_y * 1.1)
+            .map_err(svg_err)?;
+        chart
+            .configure_mesh()
+            .x_desc("RTT asked for, ms")
+            .y_desc("(ready − struct) / RTT")
+            .draw()
+            .map_err(svg_err)?;
+        let band = [1.0 - TOLERANCE, THEORY_RTTS, 1.0 + TOLERANCE];
+        for (k, y) in band.into_iter().enumerate() {
+            let style = if k == 1 {
+                BLACK.stroke_width(2)
+            } else {
+                BLACK.mix(0.3).stroke_width(1)
+            };
+            chart
+                .draw_series(LineSeries::new(vec![(0.0, y), (max_x * 1.05, y)], style))
+                .map_err(svg_err)?;
+        }
+        for (i, (name, pts)) in series.iter().enumerate() {
+            let color = Palette99::pick(i).to_rgba();
+            chart
+                .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
+                .map_err(svg_err)?
+                .label(name.clone())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color));
+            chart
+                .draw_series(pts.iter().map(|p| Circle::new(*p, 3, color.filled())))
+                .map_err(svg_err)?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 10))
+            .draw()
+            .map_err(svg_err)?;
+        root.present().map_err(svg_err)?;
+    }
+    Ok(svg)
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+fn md_table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
+    let mut md = format!(
+        "| {} |\n|{}\n",
+        header.join(" | "),
+        "---|".repeat(header.len())
+    );
+    for r in rows {
+        let _ = writeln!(md, "| {} |", r.join(" | "));
+    }
+    md
+}
+
+fn html_table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
+    let mut h = String::from("<table><tr>");
+    for c in header {
+        let _ = write!(h, "<th>{}</th>", html_escape(c));
+    }
+    h.push_str("</tr>");
+    for r in rows {
+        h.push_str("<tr>");
+        for c in r {
+            let _ = write!(h, "<td>{}</td>", html_escape(&c));
+        }
+        h.push_str("</tr>");
+    }
+    h.push_str("</table>\n");
+    h
+}
+
+/// What the cost figures say against the theory, one line per point off the target, and the
+/// TCP_NODELAY probe.
+fn findings(report: &LatencyReport) -> Vec<String> {
+    let mut out = Vec::new();
+    let judged: Vec<&Point> = report
+        .points
+        .iter()
+        .filter(|p| p.delay_us >= TARGET_FROM_US && p.cost.is_some())
+        .collect();
+    let off: Vec<&Point> = judged
+        .iter()
+        .copied()
+        .filter(|p| p.cost.as_ref().is_some_and(|c| c.off_target))
+        .collect();
+    out.push(format!(
+        "Target: the ready cost within ±{:.0}% of {THEORY_RTTS:.1} RTT for d ≥ {} ms: {} of {} \
+         points within it.",
+        TOLERANCE * 100.0,
+        TARGET_FROM_US / 1000,
+        judged.len() - off.len(),
+        judged.len()
+    ));
+    for p in off {
+        if let Some(why) = cost::explain(p, base_rtt(report, p.size)) {
+            out.push(format!(
+                "d = {} ms, {}: {why}",
+                ms(p.delay_us),
+                p.size.label()
+            ));
+        }
+    }
+    let failed: Vec<String> = report
+        .points
+        .iter()
+        .flat_map(|p| {
+            p.ping
+                .iter()
+                .chain(&p.framings)
+                .filter(|l| l.errors > 0)
+                .map(move |l| {
+                    format!(
+                        "d = {} ms, {}, {}: {} failed exchanges (first: {})",
+                        ms(p.delay_us),
+                        p.size.label(),
+                        l.lane,
+                        l.errors,
+                        l.first_error.clone().unwrap_or_default()
+                    )
+                })
+        })
+        .collect();
+    out.extend(failed);
+    if let Some(probe) = &report.nodelay_probe {
+        out.push(nodelay_text(probe).trim_end().replace('\n', "\n  "));
+    }
+    out
+}
+
+/// The latency section of the report page.
+pub fn latency_section(report: &LatencyReport) -> Section {
+    let intro = format!(
+        "Lockstep exchanges through a proxy delaying every byte by d each way (RTT = 2d), \
+         framings side by side on their own connections (at the same time; 1 MiB replies \
+         taking turns, exchange by exchange), {} measured exchanges per lane at most, warm-up \
+         excluded, TCP_NODELAY {}; the `ping` lane (1 byte each way, nothing to \
+         parse) measures the delayed path itself. Measured in {:.1} s. Ready cost = (p50(ready) \
+         − p50(struct)) / RTT, in RTTs of 2d and of the ping's measured RTT; [range over \
+         batches of consecutive exchanges].",
+        report.max_exchanges,
+        if report.nodelay { "on" } else { "off" },
+        report.elapsed_ms as f64 / 1000.0
+    );
+    let lat_rows = || latency_rows(&report.points).into_iter().map(|r| r.to_vec());
+    let cost_rows = || {
+        cost_rows(&report.points)
+            .into_iter()
+            .map(|(r, _)| r.to_vec())
+    };
+    let notes = findings(report);
+    let mut md = format!("{intro}\n\n### Ready cost vs theory\n\n");
+    md.push_str(&md_table(&COST_HEADER, cost_rows()));
+    md.push('\n');
+    for n in &notes {
+        let _ = writeln!(md, "- {n}");
+    }
+    md.push_str("\n### Latency per lane\n\n");
+    md.push_str(&md_table(&LATENCY_HEADER, lat_rows()));
+
+    let mut html = format!(
+        "<p>{}</p>\n<h3>Ready cost vs theory</h3>\n",
+        html_escape(&intro)
+    );
+    html.push_str(&html_table(&COST_HEADER, cost_rows()));
+    html.push_str("<ul>");
+    for n in &notes {
+        let _ = write!(html, "<li><pre>{}</pre></li>", html_escape(n));
+    }
+    html.push_str("</ul>\n");
+    for chart in [cost_chart(report), latency_chart(report)] {
+        match chart {
+            Ok(svg) => html.push_str(&svg),
+            Err(e) => {
+                let _ = write!(html, "<p>chart failed: {}</p>", html_escape(&e));
+            }
+        }
+        html.push('\n');
+    }
+    html.push_str("<h3>Latency per lane</h3>\n");
+    html.push_str(&html_table(&LATENCY_HEADER, lat_rows()));
+    Section {
+        title: "Latency: what the ready round trip costs".into(),
+        markdown: md,
+        html,
+    }
+}
