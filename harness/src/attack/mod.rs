@@ -177,7 +177,7 @@ pub fn select(config: &AttackConfig, globs: &[String]) -> Result<Vec<Case>, Atta
     let cases: Vec<Case> = catalogue()
         .into_iter()
         .filter(|c| c.applies(wire))
-        .filter(|c| set.as_ref().map_or(true, |s| s.is_match(c.name)))
+        .filter(|c| set.as_ref().is_none_or(|s| s.is_match(c.name)))
         .collect();
     if cases.is_empty() {
         return Err(AttackError::NoCase {

@@ -225,7 +225,7 @@ fn raw(which: Option<usize>, payload: &[u8], lens: &[u8]) -> Result<(), Failure>
     let ones: Vec<&[u8]> = payload.chunks(1).collect();
     let chosen = split_by(payload, lens);
     let splits: [&[&[u8]]; 3] = [&whole, &ones, &chosen];
-    let on = |i: usize| which.map_or(true, |w| w == i);
+    let on = |i: usize| which.is_none_or(|w| w == i);
 
     for (i, (name, field)) in STRUCT_FIELDS.into_iter().enumerate() {
         if on(i) {
