@@ -108,7 +108,7 @@ pub struct AttackArgs {
 fn list(framing: Option<Framing>, header: HeaderKind) {
     let wire = framing.map(|f| attack::Wire::of(f, header));
     for case in attack::catalogue() {
-        if wire.map_or(true, |w| case.applies(w)) {
+        if wire.is_none_or(|w| case.applies(w)) {
             println!("{:<24} {}", case.name, case.about);
         }
     }
