@@ -12,7 +12,7 @@ fn files(dir: &str) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().map_or(true, |e| e != "md"))
+        .filter(|p| p.extension().is_none_or(|e| e != "md"))
         .collect();
     out.sort();
     out
