@@ -68,31 +68,44 @@ pub(crate) fn to_hex(bytes: &[u8]) -> String {
 }
 
 #[derive(Debug)]
-enum Target {
-    Memory(Vec<PieceEvent>),
+enum Target<E> {
+    Memory(Vec<E>),
     File(BufWriter<File>),
 }
 
-/// Where events go: memory (read back with [`RecordSink::events`]) or a JSON-lines file.
-/// Clones share the same target.
-#[derive(Debug, Clone)]
-pub struct RecordSink {
-    target: Arc<Mutex<Target>>,
+/// Where events go: memory (read back with [`Sink::events`]) or a JSON-lines file.
+/// Clones share the same target. The TCP proxy records [`PieceEvent`]s ([`RecordSink`]); the
+/// UDP proxy records its datagram events in the same kind of sink.
+#[derive(Debug)]
+pub struct Sink<E> {
+    target: Arc<Mutex<Target<E>>>,
     with_bytes: bool,
 }
 
-impl RecordSink {
-    pub fn memory(with_bytes: bool) -> RecordSink {
-        RecordSink {
+impl<E> Clone for Sink<E> {
+    fn clone(&self) -> Self {
+        Sink {
+            target: self.target.clone(),
+            with_bytes: self.with_bytes,
+        }
+    }
+}
+
+/// The TCP proxy's recording: one [`PieceEvent`] per piece written.
+pub type RecordSink = Sink<PieceEvent>;
+
+impl<E: serde::Serialize + Clone> Sink<E> {
+    pub fn memory(with_bytes: bool) -> Sink<E> {
+        Sink {
             target: Arc::new(Mutex::new(Target::Memory(Vec::new()))),
             with_bytes,
         }
     }
 
     /// Creates (truncates) `path`; one JSON object per line.
-    pub fn file(path: &Path, with_bytes: bool) -> io::Result<RecordSink> {
+    pub fn file(path: &Path, with_bytes: bool) -> io::Result<Sink<E>> {
         let f = File::create(path)?;
-        Ok(RecordSink {
+        Ok(Sink {
             target: Arc::new(Mutex::new(Target::File(BufWriter::new(f)))),
             with_bytes,
         })
@@ -102,7 +115,7 @@ impl RecordSink {
         self.with_bytes
     }
 
-    pub(crate) fn push(&self, event: PieceEvent) {
+    pub(crate) fn push(&self, event: E) {
         let mut t = self.target.lock().unwrap_or_else(|e| e.into_inner());
         match &mut *t {
             Target::Memory(v) => v.push(event),
@@ -116,7 +129,7 @@ impl RecordSink {
     }
 
     /// Events so far (empty for a file sink).
-    pub fn events(&self) -> Vec<PieceEvent> {
+    pub fn events(&self) -> Vec<E> {
         match &*self.target.lock().unwrap_or_else(|e| e.into_inner()) {
             Target::Memory(v) => v.clone(),
             Target::File(_) => Vec::new(),

@@ -5,11 +5,6 @@
 //! event names the datagram it came from, so the order of `send` events shows reordering, two
 //! sends of one `seq` a duplication, and a `drop` event a loss.
 
-use std::fs::File;
-use std::io::{self, BufWriter, Write};
-use std::path::Path;
-use std::sync::{Arc, Mutex};
-
 use crate::proxy::toxic::Direction;
 
 /// What happened to a datagram.
@@ -50,65 +45,5 @@ pub struct DatagramEvent {
     pub data: Option<String>,
 }
 
-#[derive(Debug)]
-enum Target {
-    Memory(Vec<DatagramEvent>),
-    File(BufWriter<File>),
-}
-
-/// Where events go. Clones share the target.
-#[derive(Debug, Clone)]
-pub struct DatagramSink {
-    target: Arc<Mutex<Target>>,
-    with_bytes: bool,
-}
-
-impl DatagramSink {
-    pub fn memory(with_bytes: bool) -> DatagramSink {
-        DatagramSink {
-            target: Arc::new(Mutex::new(Target::Memory(Vec::new()))),
-            with_bytes,
-        }
-    }
-
-    /// Creates (truncates) `path`; one JSON object per line.
-    pub fn file(path: &Path, with_bytes: bool) -> io::Result<DatagramSink> {
-        let f = File::create(path)?;
-        Ok(DatagramSink {
-            target: Arc::new(Mutex::new(Target::File(BufWriter::new(f)))),
-            with_bytes,
-        })
-    }
-
-    pub fn with_bytes(&self) -> bool {
-        self.with_bytes
-    }
-
-    pub(crate) fn push(&self, event: DatagramEvent) {
-        let mut t = self.target.lock().unwrap_or_else(|e| e.into_inner());
-        match &mut *t {
-            Target::Memory(v) => v.push(event),
-            Target::File(w) => {
-                let line = serde_json::to_string(&event).expect("event serializes");
-                if let Err(e) = writeln!(w, "{line}") {
-                    tracing::warn!("recording failed: {e}");
-                }
-            }
-        }
-    }
-
-    /// Events so far (empty for a file sink).
-    pub fn events(&self) -> Vec<DatagramEvent> {
-        match &*self.target.lock().unwrap_or_else(|e| e.into_inner()) {
-            Target::Memory(v) => v.clone(),
-            Target::File(_) => Vec::new(),
-        }
-    }
-
-    pub fn flush(&self) -> io::Result<()> {
-        match &mut *self.target.lock().unwrap_or_else(|e| e.into_inner()) {
-            Target::Memory(_) => Ok(()),
-            Target::File(w) => w.flush(),
-        }
-    }
-}
+/// Where datagram events go: memory or a JSON-lines file (the TCP proxy's kind of sink).
+pub type DatagramSink = crate::proxy::record::Sink<DatagramEvent>;
