@@ -145,37 +145,38 @@ pub fn junit(report: &MatrixReport) -> String {
     out
 }
 
-/// Failure rate per profile, one line per framing/workload row, as an SVG document.
-pub fn failure_chart(report: &MatrixReport) -> Result<String, String> {
-    let profiles = used_profiles(report);
-    let rows = grid(report);
+/// A line chart of rates in 0..=1: one x position per label, one line per row (`None` = not
+/// measured there), as an SVG document.
+pub fn rate_chart(
+    caption: &str,
+    y_desc: &str,
+    labels: &[&str],
+    rows: &[(String, Vec<Option<f64>>)],
+) -> Result<String, String> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (760, 380)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| e.to_string())?;
         let mut chart = ChartBuilder::on(&root)
-            .caption("failure rate per chaos profile", ("sans-serif", 18))
+            .caption(caption, ("sans-serif", 18))
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(48)
-            .right_y_label_area_size(0)
-            .build_cartesian_2d(0..profiles.len().max(1), 0.0..1.05f64)
+            .build_cartesian_2d(0..labels.len().max(1), 0.0..1.05f64)
             .map_err(|e| e.to_string())?;
         chart
             .configure_mesh()
-            .x_labels(profiles.len().max(1))
-            .x_label_formatter(&|i| profiles.get(*i).map(|s| s.to_string()).unwrap_or_default())
-            .y_desc("failed exchanges / all")
+            .x_labels(labels.len().max(1))
+            .x_label_formatter(&|i| labels.get(*i).map(|s| s.to_string()).unwrap_or_default())
+            .y_desc(y_desc)
             .draw()
             .map_err(|e| e.to_string())?;
-        for (i, (name, cells)) in rows.iter().enumerate() {
+        for (i, (name, values)) in rows.iter().enumerate() {
             let color = Palette99::pick(i).to_rgba();
-            let points: Vec<(usize, f64)> = PROFILES
+            let points: Vec<(usize, f64)> = values
                 .iter()
-                .zip(cells)
-                .filter(|(p, _)| profiles.contains(&p.name))
                 .enumerate()
-                .filter_map(|(x, (_, c))| c.map(|c| (x, 1.0 - c.counts.rate(Verdict::Ok))))
+                .filter_map(|(x, v)| v.map(|v| (x, v)))
                 .collect();
             chart
                 .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
@@ -200,6 +201,29 @@ pub fn failure_chart(report: &MatrixReport) -> Result<String, String> {
         root.present().map_err(|e| e.to_string())?;
     }
     Ok(svg)
+}
+
+/// Failure rate per profile, one line per framing/workload row, as an SVG document.
+pub fn failure_chart(report: &MatrixReport) -> Result<String, String> {
+    let profiles = used_profiles(report);
+    let rows: Vec<(String, Vec<Option<f64>>)> = grid(report)
+        .into_iter()
+        .map(|(name, cells)| {
+            let values = PROFILES
+                .iter()
+                .zip(cells)
+                .filter(|(p, _)| profiles.contains(&p.name))
+                .map(|(_, c)| c.map(|c| 1.0 - c.counts.rate(Verdict::Ok)))
+                .collect();
+            (name, values)
+        })
+        .collect();
+    rate_chart(
+        "failure rate per chaos profile",
+        "failed exchanges / all",
+        &profiles,
+        &rows,
+    )
 }
 
 /// The matrix section of the report page.

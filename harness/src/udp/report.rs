@@ -4,9 +4,9 @@
 use std::fmt::Write as _;
 
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, Color as CellColor, Table};
-use plotters::prelude::*;
 
 use super::harness::{UdpCell, UdpReport, UdpWorkload, PROFILES};
+use crate::check::report::rate_chart;
 use crate::check::report::Section;
 
 fn xml_escape(s: &str) -> String {
@@ -100,68 +100,23 @@ pub fn boundary_line(report: &UdpReport) -> String {
 
 /// Share of requests not answered `ok`, per profile, one line per row, as an SVG document.
 pub fn chart(report: &UdpReport) -> Result<String, String> {
-    let rows = grid(report);
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (760, 380)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(
-                "UDP: requests not answered ok, per chaos profile",
-                ("sans-serif", 18),
-            )
-            .margin(12)
-            .x_label_area_size(36)
-            .y_label_area_size(48)
-            .build_cartesian_2d(0..PROFILES.len(), 0.0..1.05f64)
-            .map_err(|e| e.to_string())?;
-        chart
-            .configure_mesh()
-            .x_labels(PROFILES.len())
-            .x_label_formatter(&|i| {
-                PROFILES
-                    .get(*i)
-                    .map(|p| p.name.to_string())
-                    .unwrap_or_default()
-            })
-            .y_desc("not ok / requests")
-            .draw()
-            .map_err(|e| e.to_string())?;
-        for (i, (name, cells)) in rows.iter().enumerate() {
-            let color = Palette99::pick(i).to_rgba();
-            let points: Vec<(usize, f64)> = cells
+    let labels: Vec<&str> = PROFILES.iter().map(|p| p.name).collect();
+    let rows: Vec<(String, Vec<Option<f64>>)> = grid(report)
+        .into_iter()
+        .map(|(name, cells)| {
+            let values = cells
                 .iter()
-                .enumerate()
-                .filter_map(|(x, c)| {
-                    c.map(|c| {
-                        let n = c.requests.max(1) as f64;
-                        (x, 1.0 - c.counts.ok as f64 / n)
-                    })
-                })
+                .map(|c| c.map(|c| 1.0 - c.counts.ok as f64 / c.requests.max(1) as f64))
                 .collect();
-            chart
-                .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
-                .map_err(|e| e.to_string())?
-                .label(name.clone())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color));
-            chart
-                .draw_series(
-                    points
-                        .into_iter()
-                        .map(|p| Circle::new(p, 3, color.filled())),
-                )
-                .map_err(|e| e.to_string())?;
-        }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 10))
-            .draw()
-            .map_err(|e| e.to_string())?;
-        root.present().map_err(|e| e.to_string())?;
-    }
-    Ok(svg)
+            (name, values)
+        })
+        .collect();
+    rate_chart(
+        "UDP: requests not answered ok, per chaos profile",
+        "not ok / requests",
+        &labels,
+        &rows,
+    )
 }
 
 /// The UDP section of the report page. `diffs` are the differences from the expected table
