@@ -17,33 +17,47 @@ pub struct ExpectError {
     pub message: String,
 }
 
+/// Reads `ID VALUE` lines (`#` starts a comment, blank lines are skipped): each pair goes
+/// through `entry`; a line of another shape, a refused pair or an ID listed twice is an error
+/// naming its line. `shape` describes a line for that error, e.g. "`CASE pass|fail`".
+pub fn parse_table<K: Ord, V>(
+    text: &str,
+    shape: &str,
+    mut entry: impl FnMut(&str, &str) -> Result<(K, V), String>,
+) -> Result<BTreeMap<K, V>, ExpectError> {
+    let mut table = BTreeMap::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.split('#').next().unwrap_or_default().trim();
+        if line.is_empty() {
+            continue;
+        }
+        let err = |message: String| ExpectError {
+            line: i + 1,
+            message,
+        };
+        let mut words = line.split_whitespace();
+        let (Some(id), Some(value), None) = (words.next(), words.next(), words.next()) else {
+            return Err(err(format!("expected {shape}, got {line:?}")));
+        };
+        let (key, value) = entry(id, value).map_err(err)?;
+        if table.insert(key, value).is_some() {
+            return Err(err(format!("{id} listed twice")));
+        }
+    }
+    Ok(table)
+}
+
 impl ExpectTable {
     pub fn parse(text: &str) -> Result<ExpectTable, ExpectError> {
-        let mut table = BTreeMap::new();
-        for (i, raw) in text.lines().enumerate() {
-            let line = raw.split('#').next().unwrap_or_default().trim();
-            if line.is_empty() {
-                continue;
+        parse_table(text, "`CASE pass|fail`", |id, outcome| {
+            let case: CaseId = id.parse()?;
+            match outcome {
+                "pass" => Ok((case, true)),
+                "fail" => Ok((case, false)),
+                other => Err(format!("outcome must be pass or fail, got {other:?}")),
             }
-            let err = |message: String| ExpectError {
-                line: i + 1,
-                message,
-            };
-            let mut words = line.split_whitespace();
-            let (Some(id), Some(outcome), None) = (words.next(), words.next(), words.next()) else {
-                return Err(err(format!("expected `CASE pass|fail`, got {line:?}")));
-            };
-            let case: CaseId = id.parse().map_err(err)?;
-            let pass = match outcome {
-                "pass" => true,
-                "fail" => false,
-                other => return Err(err(format!("outcome must be pass or fail, got {other:?}"))),
-            };
-            if table.insert(case, pass).is_some() {
-                return Err(err(format!("case {case} listed twice")));
-            }
-        }
-        Ok(ExpectTable(table))
+        })
+        .map(ExpectTable)
     }
 
     pub fn render(&self) -> String {

@@ -7,47 +7,29 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::verdict::DatagramVerdict;
+use crate::check::expect::{parse_table, ExpectError};
 
 /// Expected verdict set per cell ID.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UdpExpectTable(pub BTreeMap<String, String>);
 
-#[derive(Debug, thiserror::Error)]
-#[error("line {line}: {message}")]
-pub struct UdpExpectError {
-    pub line: usize,
-    pub message: String,
-}
+/// A line of the table that could not be read.
+pub type UdpExpectError = ExpectError;
 
 impl UdpExpectTable {
     pub fn parse(text: &str) -> Result<UdpExpectTable, UdpExpectError> {
-        let mut table = BTreeMap::new();
-        for (i, raw) in text.lines().enumerate() {
-            let line = raw.split('#').next().unwrap_or_default().trim();
-            if line.is_empty() {
-                continue;
-            }
-            let err = |message: String| UdpExpectError {
-                line: i + 1,
-                message,
-            };
-            let mut words = line.split_whitespace();
-            let (Some(id), Some(kinds), None) = (words.next(), words.next(), words.next()) else {
-                return Err(err(format!("expected `CELL KINDS`, got {line:?}")));
-            };
+        parse_table(text, "`CELL KINDS`", |id, kinds| {
             if id.split('/').count() != 3 {
-                return Err(err(format!("cell {id:?} is not SERVICE/PROFILE/WORKLOAD")));
+                return Err(format!("cell {id:?} is not SERVICE/PROFILE/WORKLOAD"));
             }
             for k in kinds.split('+') {
                 if DatagramVerdict::parse(k).is_none() && kinds != "none" {
-                    return Err(err(format!("unknown verdict {k:?}")));
+                    return Err(format!("unknown verdict {k:?}"));
                 }
             }
-            if table.insert(id.to_string(), kinds.to_string()).is_some() {
-                return Err(err(format!("cell {id} listed twice")));
-            }
-        }
-        Ok(UdpExpectTable(table))
+            Ok((id.to_string(), kinds.to_string()))
+        })
+        .map(UdpExpectTable)
     }
 
     /// The table as text, cells in the order given.
