@@ -145,6 +145,38 @@ pub fn junit(report: &MatrixReport) -> String {
     out
 }
 
+/// A named line of a chart: its legend label and its points.
+pub(crate) type Series<X, Y> = (String, Vec<(X, Y)>);
+
+/// Draws each series as a coloured line with a dot per point, labelled for the legend.
+pub(crate) fn draw_series<'a, X, Y>(
+    chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, Y>>,
+    series: &[Series<X::ValueType, Y::ValueType>],
+) -> Result<(), String>
+where
+    X: Ranged,
+    Y: Ranged,
+    X::ValueType: Clone + 'static,
+    Y::ValueType: Clone + 'static,
+{
+    for (i, (name, points)) in series.iter().enumerate() {
+        let color = Palette99::pick(i).to_rgba();
+        chart
+            .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
+            .map_err(|e| e.to_string())?
+            .label(name.clone())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color));
+        chart
+            .draw_series(
+                points
+                    .iter()
+                    .map(|p| Circle::new(p.clone(), 3, color.filled())),
+            )
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
 /// A line chart of rates in 0..=1: one x position per label, one line per row (`None` = not
 /// measured there), as an SVG document.
 pub fn rate_chart(
@@ -171,26 +203,18 @@ pub fn rate_chart(
             .y_desc(y_desc)
             .draw()
             .map_err(|e| e.to_string())?;
-        for (i, (name, values)) in rows.iter().enumerate() {
-            let color = Palette99::pick(i).to_rgba();
-            let points: Vec<(usize, f64)> = values
-                .iter()
-                .enumerate()
-                .filter_map(|(x, v)| v.map(|v| (x, v)))
-                .collect();
-            chart
-                .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
-                .map_err(|e| e.to_string())?
-                .label(name.clone())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color));
-            chart
-                .draw_series(
-                    points
-                        .into_iter()
-                        .map(|p| Circle::new(p, 3, color.filled())),
-                )
-                .map_err(|e| e.to_string())?;
-        }
+        let series: Vec<(String, Vec<(usize, f64)>)> = rows
+            .iter()
+            .map(|(name, values)| {
+                let points = values
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(x, v)| v.map(|v| (x, v)))
+                    .collect();
+                (name.clone(), points)
+            })
+            .collect();
+        draw_series(&mut chart, &series)?;
         chart
             .configure_series_labels()
             .background_style(WHITE.mix(0.8))

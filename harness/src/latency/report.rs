@@ -9,7 +9,7 @@ use plotters::prelude::*;
 use super::config::ReplySize;
 use super::cost::{self, TARGET_FROM_US, THEORY_RTTS, TOLERANCE};
 use super::{LatencyReport, Point};
-use crate::check::report::Section;
+use crate::check::report::{draw_series, Section};
 
 fn ms(us: u64) -> String {
     format!("{:.3}", us as f64 / 1000.0)
@@ -208,17 +208,7 @@ pub fn latency_chart(report: &LatencyReport) -> Result<String, String> {
             .y_desc("p50 latency, ms")
             .draw()
             .map_err(svg_err)?;
-        for (i, (name, pts)) in series.iter().enumerate() {
-            let color = Palette99::pick(i).to_rgba();
-            chart
-                .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
-                .map_err(svg_err)?
-                .label(name.clone())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color));
-            chart
-                .draw_series(pts.iter().map(|p| Circle::new(*p, 3, color.filled())))
-                .map_err(svg_err)?;
-        }
+        draw_series(&mut chart, &series)?;
         chart
             .configure_series_labels()
             .position(SeriesLabelPosition::UpperLeft)
@@ -296,17 +286,7 @@ pub fn cost_chart(report: &LatencyReport) -> Result<String, String> {
                 .draw_series(LineSeries::new(vec![(0.0, y), (max_x * 1.05, y)], style))
                 .map_err(svg_err)?;
         }
-        for (i, (name, pts)) in series.iter().enumerate() {
-            let color = Palette99::pick(i).to_rgba();
-            chart
-                .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
-                .map_err(svg_err)?
-                .label(name.clone())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color));
-            chart
-                .draw_series(pts.iter().map(|p| Circle::new(*p, 3, color.filled())))
-                .map_err(svg_err)?;
-        }
+        draw_series(&mut chart, &series)?;
         chart
             .configure_series_labels()
             .position(SeriesLabelPosition::UpperRight)
