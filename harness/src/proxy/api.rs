@@ -34,7 +34,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::api_model::{
-    field_bool, field_str, parse_body, ApiError, ApiProxy, ApiResult, ApiToxic,
+    field_bool, field_str, parse_body, parse_object, ApiError, ApiProxy, ApiResult, ApiToxic,
 };
 use super::toxic::Direction;
 use super::{Proxy, ProxyConfig, ProxyHandle};
@@ -159,10 +159,7 @@ async fn list_proxies(State(st): State<Arc<ApiState>>) -> Json<Value> {
 }
 
 async fn create_proxy(State(st): State<Arc<ApiState>>, body: Bytes) -> ApiResult<Response> {
-    let v = parse_body(&body)?;
-    let obj = v
-        .as_object()
-        .ok_or_else(|| ApiError::bad("body must be a JSON object"))?;
+    let obj = &parse_object(&body)?;
     let view = st.create(obj, false).await?;
     Ok((StatusCode::CREATED, Json(view)).into_response())
 }
@@ -208,10 +205,7 @@ async fn update_proxy(
     Path(name): Path<String>,
     body: Bytes,
 ) -> ApiResult<Json<ApiProxy>> {
-    let v = parse_body(&body)?;
-    let obj = v
-        .as_object()
-        .ok_or_else(|| ApiError::bad("body must be a JSON object"))?;
+    let obj = &parse_object(&body)?;
     let enabled = field_bool(obj, "enabled")?;
     let upstream = match field_str(obj, "upstream")? {
         Some(u) => Some((resolve(&u, "upstream").await?, u)),
@@ -314,10 +308,7 @@ async fn create_toxic(
     Path(name): Path<String>,
     body: Bytes,
 ) -> ApiResult<Json<ApiToxic>> {
-    let v = parse_body(&body)?;
-    let obj = v
-        .as_object()
-        .ok_or_else(|| ApiError::bad("body must be a JSON object"))?;
+    let obj = &parse_object(&body)?;
     let mut map = st.proxies.lock().await;
     let e = map.get_mut(&name).ok_or_else(ApiError::no_proxy)?;
     let t = toxic_from(obj)?;
@@ -348,10 +339,7 @@ async fn update_toxic(
     Path((name, toxic)): Path<(String, String)>,
     body: Bytes,
 ) -> ApiResult<Json<ApiToxic>> {
-    let v = parse_body(&body)?;
-    let obj = v
-        .as_object()
-        .ok_or_else(|| ApiError::bad("body must be a JSON object"))?;
+    let obj = &parse_object(&body)?;
     let mut map = st.proxies.lock().await;
     let e = map.get_mut(&name).ok_or_else(ApiError::no_proxy)?;
     let i = e

@@ -234,6 +234,14 @@ pub fn parse_body(body: &Bytes) -> ApiResult<Value> {
     serde_json::from_slice(body).map_err(|e| ApiError::bad(format!("bad request body: {e}")))
 }
 
+/// The request body as a JSON object.
+pub fn parse_object(body: &Bytes) -> ApiResult<Map<String, Value>> {
+    match parse_body(body)? {
+        Value::Object(obj) => Ok(obj),
+        _ => Err(ApiError::bad("body must be a JSON object")),
+    }
+}
+
 pub fn field_str(obj: &Map<String, Value>, key: &str) -> ApiResult<Option<String>> {
     match obj.get(key) {
         None | Some(Value::Null) => Ok(None),
