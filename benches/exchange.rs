@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use stickler::check::drive::Servers;
-use stickler::client::{Client, ClientConfig};
 use stickler::codec::Framing;
+use stickler::peer::client::{Client, ClientConfig};
+use stickler::peer::server::{self, ServerConfig};
 use stickler::proxy::{Proxy, ProxyConfig, ProxyHandle};
-use stickler::server::{self, ServerConfig};
 use stickler::service::Service;
 use tokio::runtime::Runtime;
 

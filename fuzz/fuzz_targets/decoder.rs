@@ -1,5 +1,5 @@
 //! Every decoder over one input: the same outcome however the input is split, and encoded
-//! messages decode back to themselves. The properties live in `stickler::codec::check`, shared
+//! messages decode back to themselves. The properties live in `stickler::codec::property`, shared
 //! with `harness/tests/regressions.rs`, which replays `fixtures/regressions/`.
 
 #![no_main]
@@ -7,7 +7,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if let Err(failure) = stickler::codec::check::run(data) {
+    if let Err(failure) = stickler::codec::property::run(data) {
         panic!("{failure}");
     }
 });

@@ -3,8 +3,7 @@
 //! The data path, in the order bytes travel:
 //! - [`codec`]: every framing's wire format, as resumable decoders and encoders (no IO).
 //! - [`service`]: what a request means (`cmd`, `upper`, `echo`).
-//! - [`server`]: reference servers for every framing, over a bound listener.
-//! - [`client`]: the client of each framing, recording every read it made.
+//! - [`peer`]: the reference servers and clients of every framing, and one way to start them.
 //! - [`proxy`]: the chaos proxy that splits, coalesces, delays and cuts TCP streams, seeded.
 //! - [`attack`]: the bad-input catalogue and mutation mode fired at a server, with a health probe.
 //! - [`check`]: the conformance harness: the measured verdict matrix, minimised repros, reports.
@@ -13,10 +12,9 @@
 
 pub mod attack;
 pub mod check;
-pub mod client;
 pub mod codec;
 pub mod latency;
+pub mod peer;
 pub mod proxy;
-pub mod server;
 pub mod service;
 pub mod udp;

@@ -15,7 +15,7 @@ use common::{TestServer, LIMIT};
 use stickler::attack::{self, mutate, report, AttackConfig, Wire};
 use stickler::codec::framed::HeaderKind;
 use stickler::codec::Framing;
-use stickler::server::{ServerConfig, DEFAULT_MAX_CONNECTIONS};
+use stickler::peer::server::{ServerConfig, DEFAULT_MAX_CONNECTIONS};
 use stickler::service::Service;
 
 /// Panics anywhere in this test process (server tasks included: their panics are caught by

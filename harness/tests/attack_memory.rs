@@ -16,8 +16,8 @@ use stickler::attack::{run::run_case, sys, AttackConfig, Outcome, Shape};
 use stickler::codec::framed::HeaderKind;
 use stickler::codec::length::{LengthField, Width};
 use stickler::codec::Framing;
+use stickler::peer::server::ServerConfig;
 use stickler::proxy::{Proxy, ProxyConfig};
-use stickler::server::ServerConfig;
 use stickler::service::Service;
 
 const CONNECTIONS: usize = 1_000;

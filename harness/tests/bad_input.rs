@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use common::{Logs, TestServer, LIMIT};
 use serde_json::Value;
-use stickler::client::{Client, ClientConfig};
 use stickler::codec::framed::HeaderKind;
 use stickler::codec::json::md5_hex;
 use stickler::codec::Framing;
-use stickler::server::ServerConfig;
+use stickler::peer::client::{Client, ClientConfig};
+use stickler::peer::server::ServerConfig;
 use stickler::service::Service;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

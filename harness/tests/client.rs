@@ -6,9 +6,9 @@ mod common;
 use std::time::Duration;
 
 use common::LIMIT;
-use stickler::client::{Client, ClientConfig, ClientError};
 use stickler::codec::framed::HeaderKind;
 use stickler::codec::{CodecError, Framing};
+use stickler::peer::client::{Client, ClientConfig, ClientError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::timeout;
@@ -33,7 +33,7 @@ where
 async fn exchange(
     addr: std::net::SocketAddr,
     config: ClientConfig,
-) -> Result<stickler::client::Reply, ClientError> {
+) -> Result<stickler::peer::client::Reply, ClientError> {
     let mut c = Client::connect(addr, config).await.unwrap();
     timeout(LIMIT, c.exchange(b"echo hi")).await.unwrap()
 }

@@ -5,10 +5,10 @@
 mod common;
 
 use common::{digests, python, run_ok, spawn_listening, TestServer, LIMIT};
-use stickler::client::{Client, ClientConfig};
 use stickler::codec::framed::HeaderKind;
 use stickler::codec::Framing;
-use stickler::server::ServerConfig;
+use stickler::peer::client::{Client, ClientConfig};
+use stickler::peer::server::ServerConfig;
 use stickler::service::Service;
 use tokio::time::timeout;
 

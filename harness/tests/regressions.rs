@@ -1,11 +1,11 @@
 //! Replays every input in `fixtures/regressions/` (crashes the fuzzer once found) and the
-//! committed seed corpus through `stickler::codec::check::run`, the check the fuzz target runs,
+//! committed seed corpus through `stickler::codec::property::run`, the check the fuzz target runs,
 //! so a fixed bug stays fixed without a fuzzer.
 
 use std::path::{Path, PathBuf};
 
-use stickler::codec::check::{every_decoder, run, same, same_over};
 use stickler::codec::naive::NaiveCodec;
+use stickler::codec::property::{every_decoder, run, same, same_over};
 
 fn files(dir: &str) -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(dir);

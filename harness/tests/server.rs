@@ -7,10 +7,10 @@ mod common;
 use std::time::Duration;
 
 use common::{TestServer, LIMIT};
-use stickler::client::{Client, ClientConfig, ClientError};
 use stickler::codec::framed::HeaderKind;
 use stickler::codec::Framing;
-use stickler::server::ServerConfig;
+use stickler::peer::client::{Client, ClientConfig, ClientError};
+use stickler::peer::server::ServerConfig;
 use stickler::service::Service;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

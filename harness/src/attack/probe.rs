@@ -7,8 +7,8 @@ use serde_json::Value;
 
 use super::wire::FILE;
 use super::AttackConfig;
-use crate::client::{Client, ClientConfig, ClientError};
 use crate::codec::Framing;
+use crate::peer::client::{Client, ClientConfig, ClientError};
 
 /// The probe's command (its expected reply is the service's reply to it).
 pub const PROBE: &[u8] = b"echo stickler probe";

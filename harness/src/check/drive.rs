@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::codec::Framing;
-use crate::server::{self, ServerConfig};
+use crate::peer::server::{self, ServerConfig};
 use crate::service::Service;
 
 use super::external::{run_client_case, ExternalClient};

@@ -4,8 +4,8 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use crate::client::{Client, ClientConfig, ClientError, Reply};
 use crate::codec::Framing;
+use crate::peer::client::{Client, ClientConfig, ClientError, Reply};
 use crate::proxy::record::Schedule;
 use crate::proxy::{PieceEvent, Proxy, ProxyConfig, RecordSink, ToxicSpec};
 use crate::service::Service;

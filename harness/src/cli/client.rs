@@ -11,10 +11,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
-use stickler::client::{Client, ClientConfig, ClientError, ReadEvent};
 use stickler::codec::framed::HeaderKind;
 use stickler::codec::json::md5_hex;
 use stickler::codec::Framing;
+use stickler::peer::client::{Client, ClientConfig, ClientError, ReadEvent};
 
 #[derive(Debug, Args)]
 pub struct ClientArgs {
@@ -42,7 +42,7 @@ pub struct ClientArgs {
     #[arg(long, default_value = "ready")]
     token: String,
     /// Seconds allowed per reply.
-    #[arg(long, default_value_t = stickler::client::DEFAULT_TIMEOUT.as_secs_f64())]
+    #[arg(long, default_value_t = stickler::peer::client::DEFAULT_TIMEOUT.as_secs_f64())]
     timeout: f64,
     /// Commands to send, one exchange each (files to upload with `--framing upload`).
     #[arg(required = true)]

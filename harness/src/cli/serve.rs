@@ -12,7 +12,7 @@ use std::time::Duration;
 use clap::Args;
 use stickler::codec::framed::HeaderKind;
 use stickler::codec::Framing;
-use stickler::server::{self, ServerConfig};
+use stickler::peer::server::{self, ServerConfig};
 use stickler::udp::UdpService;
 
 #[derive(Debug, Args)]

@@ -12,12 +12,12 @@
 //! | `framed` | [`framed`] | `struct` or `json`, in both directions |
 //! | `upload` | [`upload`] | (request) `i32` length, JSON header, streamed file |
 
-pub mod check;
 pub mod error;
 pub mod framed;
 pub mod json;
 pub mod length;
 pub mod naive;
+pub mod property;
 pub mod ready;
 pub mod upload;
 

@@ -16,10 +16,10 @@ use hdrhistogram::Histogram;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::client::{Client, ClientConfig};
 use crate::codec::Framing;
+use crate::peer::client::{Client, ClientConfig};
+use crate::peer::server::{self, ServerConfig};
 use crate::proxy::{Proxy, ProxyConfig, ProxyHandle, ToxicSpec};
-use crate::server::{self, ServerConfig};
 use crate::service::Service;
 
 use super::config::{LatencyConfig, ReplySize};

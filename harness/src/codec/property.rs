@@ -22,9 +22,9 @@
 //! ```
 //! // The `struct i32 le` decoder (0) on a frame "hi", read in pieces of 3 bytes.
 //! let input = [0, 1, 3, 2, 0, 0, 0, b'h', b'i'];
-//! stickler::codec::check::run(&input).unwrap();
+//! stickler::codec::property::run(&input).unwrap();
 //! // Every decoder on the same bytes.
-//! stickler::codec::check::every_decoder(&input[3..], &[3]).unwrap();
+//! stickler::codec::property::every_decoder(&input[3..], &[3]).unwrap();
 //! ```
 
 use std::fmt;
