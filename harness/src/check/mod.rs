@@ -18,6 +18,7 @@ pub mod matrix;
 pub mod minimise;
 pub mod report;
 pub mod run;
+pub mod session;
 pub mod verdict;
 pub mod workload;
 

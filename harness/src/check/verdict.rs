@@ -30,10 +30,12 @@ pub enum Verdict {
     ClosedEarly,
     /// An external client exited with a failure status.
     Crashed,
+    /// Bytes differ from the clean reference run (sessions: no framing says more).
+    Differs,
 }
 
 impl Verdict {
-    pub const ALL: [Verdict; 9] = [
+    pub const ALL: [Verdict; 10] = [
         Verdict::Ok,
         Verdict::Merged,
         Verdict::Short,
@@ -43,6 +45,7 @@ impl Verdict {
         Verdict::Reset,
         Verdict::ClosedEarly,
         Verdict::Crashed,
+        Verdict::Differs,
     ];
 
     pub fn name(self) -> &'static str {
@@ -56,6 +59,7 @@ impl Verdict {
             Verdict::Reset => "reset",
             Verdict::ClosedEarly => "closed-early",
             Verdict::Crashed => "crashed",
+            Verdict::Differs => "differs",
         }
     }
 
@@ -71,6 +75,7 @@ impl Verdict {
             Verdict::Reset => "the connection was reset",
             Verdict::ClosedEarly => "the peer closed the connection before the reply was complete",
             Verdict::Crashed => "the client exited with a failure status",
+            Verdict::Differs => "the bytes differ from the clean run's: the output depended on how the input was cut",
         }
     }
 }

@@ -1,0 +1,554 @@
+//! Checking anyone's protocol from a recorded session, judged by segmentation invariance: a
+//! correct program's output does not depend on how its input was cut, merged or delayed.
+//!
+//! Against a server: two clean runs (no proxy) make the reference and find the bytes that change
+//! by themselves (timestamps, ids), which are masked; then every connection of the session is
+//! played through the chaos proxy under every profile, and each server turn must equal the
+//! reference outside the masks.
+//!
+//! - [`play`]: one connection played on a socket, each turn read until complete.
+//! - [`cut`]: the `cut-up`/`cut-down` profiles, every message cut once per connection.
+
+pub mod cut;
+mod diff;
+pub mod play;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::proxy::record::Schedule;
+use crate::proxy::toxic::Direction;
+use crate::proxy::{Proxy, ProxyConfig, RecordSink};
+
+use super::matrix::{profile, Profile, PROFILES};
+use super::run::{profile_toxics, show, transcript_lines};
+use super::verdict::{Counts, Verdict};
+use cut::Cut;
+use diff::TurnMasks;
+use play::{Played, Stop, Want};
+
+/// Which side of a connection speaks a turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Party {
+    Client,
+    Server,
+}
+
+/// The bytes one side sent before the other spoke.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Turn {
+    pub from: Party,
+    pub bytes: Vec<u8>,
+}
+
+/// One connection of a session: its turns in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Conversation {
+    pub turns: Vec<Turn>,
+}
+
+impl Conversation {
+    /// The lengths of `party`'s turns, in order.
+    pub fn lens(&self, party: Party) -> Vec<usize> {
+        self.turns
+            .iter()
+            .filter(|t| t.from == party)
+            .map(|t| t.bytes.len())
+            .collect()
+    }
+}
+
+/// A chaos profile a session is played under: the matrix's seven, and the two cut profiles.
+#[derive(Debug, Clone, Copy)]
+pub enum SessionProfile {
+    Chaos(&'static Profile),
+    /// Every message of one direction cut once, each cut on its own connection.
+    Cut(Direction),
+}
+
+/// Every profile's name, in report order.
+pub const PROFILE_NAMES: [&str; 9] = [
+    "none",
+    "split-down",
+    "split-up",
+    "coalesce-down",
+    "coalesce-up",
+    "latency",
+    "combined",
+    "cut-up",
+    "cut-down",
+];
+
+impl SessionProfile {
+    pub fn parse(name: &str) -> Result<SessionProfile, String> {
+        match name {
+            "cut-up" => Ok(SessionProfile::Cut(Direction::Up)),
+            "cut-down" => Ok(SessionProfile::Cut(Direction::Down)),
+            _ => profile(name).map(SessionProfile::Chaos).ok_or_else(|| {
+                format!(
+                    "unknown profile {name:?} (known: {})",
+                    PROFILE_NAMES.join(", ")
+                )
+            }),
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            SessionProfile::Chaos(p) => p.name,
+            SessionProfile::Cut(Direction::Up) => "cut-up",
+            SessionProfile::Cut(Direction::Down) => "cut-down",
+        }
+    }
+
+    pub fn about(&self) -> &'static str {
+        match self {
+            SessionProfile::Chaos(p) => p.about,
+            SessionProfile::Cut(Direction::Up) => {
+                "every client message cut once, at each point in turn, 10 ms between the parts"
+            }
+            SessionProfile::Cut(Direction::Down) => {
+                "every server message cut once, at each point in turn, 10 ms between the parts"
+            }
+        }
+    }
+
+    /// All nine.
+    pub fn all() -> Vec<SessionProfile> {
+        PROFILE_NAMES
+            .iter()
+            .map(|n| SessionProfile::parse(n).expect("known profile"))
+            .collect()
+    }
+}
+
+const _: () = assert!(PROFILES.len() + 2 == PROFILE_NAMES.len());
+
+/// How a session is checked.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// Seed of every random choice (chaos, which cut points).
+    pub seed: u64,
+    /// Connections per session connection under each random profile.
+    pub runs: u64,
+    /// Time a turn may go without a byte before it is a hang.
+    pub idle: Duration,
+    /// Quiet time that ends a turn on a clean reference run.
+    pub quiet: Duration,
+    /// Pause between the two parts of a cut.
+    pub cut_gap: Duration,
+    /// Cut points per message at most.
+    pub max_cuts: usize,
+    pub profiles: Vec<SessionProfile>,
+    /// Show a progress bar.
+    pub progress: bool,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            seed: 1,
+            runs: 2,
+            idle: Duration::from_secs(3),
+            quiet: Duration::from_millis(300),
+            cut_gap: Duration::from_millis(10),
+            max_cuts: cut::MAX_CUTS,
+            profiles: SessionProfile::all(),
+            progress: false,
+        }
+    }
+}
+
+/// The first failing turn of a cell.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionFailure {
+    /// Which played connection of the cell (the proxy's connection index).
+    pub run: u64,
+    /// Index of the turn among the judged side's turns.
+    pub turn: usize,
+    pub verdict: Verdict,
+    /// What happened, readably.
+    pub detail: String,
+    /// The cut that made it, under a cut profile.
+    pub cut: Option<Cut>,
+    /// The proxy's pieces on that connection.
+    pub transcript: Vec<String>,
+}
+
+/// One cell: a connection of the session under one profile.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionCell {
+    pub connection: usize,
+    pub profile: String,
+    /// Connections played.
+    pub runs: u64,
+    /// Verdicts of the judged turns.
+    pub counts: Counts,
+    pub elapsed_ms: u64,
+    pub failure: Option<SessionFailure>,
+}
+
+/// A checked session.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionReport {
+    /// What was tested, e.g. "server at 127.0.0.1:6379".
+    pub subject: String,
+    pub seed: u64,
+    /// Masks found by the clean runs, one line each.
+    pub masks: Vec<String>,
+    pub elapsed_ms: u64,
+    pub cells: Vec<SessionCell>,
+}
+
+impl SessionReport {
+    pub fn passed(&self) -> bool {
+        self.cells.iter().all(|c| c.counts.passed())
+    }
+}
+
+/// Why a session could not be checked at all.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("the session has no connection with a server turn to check")]
+    Empty,
+    #[error("cannot reach the target {addr}: {source}")]
+    Connect {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(
+        "the target did not answer the clean run: connection {connection}, server turn {turn}: \
+         {what} — is it the server the session was recorded with, and is it up?"
+    )]
+    NoAnswer {
+        connection: usize,
+        turn: usize,
+        what: &'static str,
+    },
+    #[error(
+        "connection {connection}, server turn {turn}: {a} bytes on one clean run and {b} on \
+         another; only bytes that change in place can be masked"
+    )]
+    Unstable {
+        connection: usize,
+        turn: usize,
+        a: usize,
+        b: usize,
+    },
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+fn stop_name(s: Stop) -> &'static str {
+    match s {
+        Stop::Hang => "nothing arrived within the timeout",
+        Stop::Reset => "the connection was reset",
+        Stop::ClosedEarly => "the server closed the connection",
+    }
+}
+
+fn stop_verdict(s: Stop) -> Verdict {
+    match s {
+        Stop::Hang => Verdict::Hang,
+        Stop::Reset => Verdict::Reset,
+        Stop::ClosedEarly => Verdict::ClosedEarly,
+    }
+}
+
+/// What a server answered on the clean runs, and what is masked.
+#[derive(Debug, Clone)]
+pub struct Reference {
+    /// Per connection, per server turn.
+    pub turns: Vec<Vec<Vec<u8>>>,
+    pub masks: Vec<Vec<TurnMasks>>,
+}
+
+impl Reference {
+    /// One line per masked range, for the report.
+    pub fn describe_masks(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (c, turns) in self.masks.iter().enumerate() {
+            for (t, ranges) in turns.iter().enumerate() {
+                for r in ranges {
+                    out.push(format!(
+                        "connection {c}, server turn {t}, bytes {}..{}: differ between two clean runs",
+                        r.start, r.end
+                    ));
+                }
+            }
+        }
+        out
+    }
+}
+
+async fn clean_run(
+    addr: SocketAddr,
+    c: usize,
+    conv: &Conversation,
+    cfg: &SessionConfig,
+) -> Result<Vec<Vec<u8>>, SetupError> {
+    let mut stream = play::connect(addr, cfg.idle)
+        .await
+        .map_err(|source| SetupError::Connect { addr, source })?;
+    let hints = conv.lens(Party::Server);
+    let played = play::play(
+        &mut stream,
+        conv,
+        Party::Client,
+        |i| Want::Settle {
+            hint: hints.get(i).copied().unwrap_or(0),
+            quiet: cfg.quiet,
+        },
+        cfg.idle,
+    )
+    .await;
+    if let Some((turn, stop)) = played.stop {
+        return Err(SetupError::NoAnswer {
+            connection: c,
+            turn,
+            what: stop_name(stop),
+        });
+    }
+    Ok(played.got)
+}
+
+/// Two clean runs of every connection straight to `addr`: the reference and its masks.
+pub async fn reference(
+    addr: SocketAddr,
+    session: &[Conversation],
+    cfg: &SessionConfig,
+) -> Result<Reference, SetupError> {
+    let mut turns = Vec::new();
+    let mut masks = Vec::new();
+    for (c, conv) in session.iter().enumerate() {
+        let a = clean_run(addr, c, conv, cfg).await?;
+        let b = clean_run(addr, c, conv, cfg).await?;
+        let m = a
+            .iter()
+            .zip(&b)
+            .enumerate()
+            .map(|(t, (x, y))| {
+                diff::derive(x, y).map_err(|(a, b)| SetupError::Unstable {
+                    connection: c,
+                    turn: t,
+                    a,
+                    b,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        turns.push(a);
+        masks.push(m);
+    }
+    Ok(Reference { turns, masks })
+}
+
+/// The verdicts of one played connection's server turns against the reference; the first
+/// failing one with its detail.
+fn judge(
+    played: &Played,
+    expected: &[Vec<u8>],
+    masks: &[TurnMasks],
+) -> (Vec<Verdict>, Option<(usize, Verdict, String)>) {
+    let mut verdicts = Vec::new();
+    let mut first = None;
+    for (i, got) in played.got.iter().enumerate() {
+        let want = &expected[i];
+        let m = masks.get(i).map(Vec::as_slice).unwrap_or(&[]);
+        let stopped = played.stop.filter(|(t, _)| *t == i).map(|(_, s)| s);
+        let diff = diff::first_difference(&want[..got.len().min(want.len())], got, m)
+            .or_else(|| (stopped.is_none() && got.len() != want.len()).then_some(got.len()));
+        let (verdict, detail) = match (diff, stopped) {
+            (Some(at), _) => (
+                Verdict::Differs,
+                format!(
+                    "server turn {i} differs at byte {at}: expected {} got {}",
+                    show(&want[at.min(want.len())..]),
+                    show(&got[at.min(got.len())..])
+                ),
+            ),
+            (None, Some(s)) => (
+                stop_verdict(s),
+                format!(
+                    "server turn {i}: {} after {} of {} bytes",
+                    stop_name(s),
+                    got.len(),
+                    want.len()
+                ),
+            ),
+            (None, None) => (Verdict::Ok, String::new()),
+        };
+        if verdict != Verdict::Ok && first.is_none() {
+            first = Some((i, verdict, detail));
+        }
+        verdicts.push(verdict);
+    }
+    (verdicts, first)
+}
+
+/// The connections one cell plays: each with its replay schedule (cut profiles) or none.
+fn plan(
+    profile: &SessionProfile,
+    conv: &Conversation,
+    expected: &[Vec<u8>],
+    cfg: &SessionConfig,
+    rng: &mut ChaCha20Rng,
+) -> Vec<Option<Cut>> {
+    match profile {
+        SessionProfile::Chaos(_) => vec![None; cfg.runs as usize],
+        SessionProfile::Cut(dir) => {
+            let lens = match dir {
+                Direction::Up => conv.lens(Party::Client),
+                Direction::Down => expected.iter().map(Vec::len).collect(),
+            };
+            cut::cuts(&lens, |t| cut::whole_turn(lens[t]), cfg.max_cuts, rng)
+                .into_iter()
+                .map(Some)
+                .collect()
+        }
+    }
+}
+
+/// Plays one cell: connection `c` of the session under `profile`, through a fresh proxy.
+async fn run_cell(
+    addr: SocketAddr,
+    c: usize,
+    conv: &Conversation,
+    reference: &Reference,
+    profile: &SessionProfile,
+    cfg: &SessionConfig,
+    tick: &dyn Fn(),
+) -> Result<SessionCell, SetupError> {
+    let started = Instant::now();
+    let seed = crate::udp::harness::cell_seed(cfg.seed, &format!("session/{c}/{}", profile.name()));
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let expected = &reference.turns[c];
+    let runs = plan(profile, conv, expected, cfg, &mut rng);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let record = RecordSink::memory(true);
+    let mut config = ProxyConfig::new(addr);
+    config.seed = seed;
+    config.record = Some(record.clone());
+    match profile {
+        SessionProfile::Chaos(p) => {
+            config.toxics = profile_toxics(p.name).map_err(std::io::Error::other)?;
+        }
+        SessionProfile::Cut(dir) => {
+            let lens = match dir {
+                Direction::Up => conv.lens(Party::Client),
+                Direction::Down => expected.iter().map(Vec::len).collect(),
+            };
+            let mut schedule = Schedule::default();
+            for (i, cut) in runs.iter().enumerate() {
+                let cut = cut.expect("a cut profile plans cuts");
+                schedule.set(i as u64, *dir, cut::pieces(&lens, &cut, cfg.cut_gap));
+            }
+            config.replay = Some(schedule);
+        }
+    }
+    let proxy = Proxy::start(listener, config);
+    let mut counts = Counts::default();
+    let mut failure = None;
+    for (run, cut) in runs.iter().enumerate() {
+        let played = match play::connect(proxy.local_addr(), cfg.idle).await {
+            Ok(mut stream) => {
+                play::play(
+                    &mut stream,
+                    conv,
+                    Party::Client,
+                    |i| Want::Exactly(expected.get(i).map_or(0, Vec::len)),
+                    cfg.idle,
+                )
+                .await
+            }
+            Err(_) => Played {
+                got: vec![Vec::new()],
+                stop: Some((0, Stop::Reset)),
+            },
+        };
+        let (verdicts, first) = judge(&played, expected, &reference.masks[c]);
+        verdicts.into_iter().for_each(|v| counts.add(v));
+        if let (Some((turn, verdict, detail)), None) = (first, &failure) {
+            let side = match profile {
+                SessionProfile::Cut(Direction::Up) => "client",
+                _ => "server",
+            };
+            let detail = match cut {
+                Some(cut) => format!("{} → {detail}", cut.describe(side)),
+                None => detail,
+            };
+            failure = Some(SessionFailure {
+                run: run as u64,
+                turn,
+                verdict,
+                detail,
+                cut: *cut,
+                transcript: transcript_lines(&record.events(), run as u64, 24),
+            });
+        }
+        tick();
+    }
+    proxy.shutdown().await;
+    Ok(SessionCell {
+        connection: c,
+        profile: profile.name().to_string(),
+        runs: runs.len() as u64,
+        counts,
+        elapsed_ms: started.elapsed().as_millis() as u64,
+        failure,
+    })
+}
+
+/// Connections a whole check plays, for a progress bar.
+fn planned(session: &[Conversation], reference: &Reference, cfg: &SessionConfig) -> u64 {
+    let mut n = 0;
+    for (c, conv) in session.iter().enumerate() {
+        for p in &cfg.profiles {
+            let mut rng = ChaCha20Rng::seed_from_u64(0);
+            n += plan(p, conv, &reference.turns[c], cfg, &mut rng).len() as u64;
+        }
+    }
+    n
+}
+
+/// Checks the server at `addr` with `session`: the reference runs, then every connection
+/// under every profile of `cfg`.
+pub async fn check_server(
+    addr: SocketAddr,
+    session: &[Conversation],
+    cfg: &SessionConfig,
+) -> Result<SessionReport, SetupError> {
+    let started = Instant::now();
+    let session: Vec<Conversation> = session
+        .iter()
+        .filter(|c| c.turns.iter().any(|t| t.from == Party::Server))
+        .cloned()
+        .collect();
+    if session.is_empty() {
+        return Err(SetupError::Empty);
+    }
+    let reference = reference(addr, &session, cfg).await?;
+    let bar = super::drive::progress_bar(
+        planned(&session, &reference, cfg),
+        cfg.progress,
+        "connections",
+    );
+    let mut cells = Vec::new();
+    for (c, conv) in session.iter().enumerate() {
+        for p in &cfg.profiles {
+            cells.push(run_cell(addr, c, conv, &reference, p, cfg, &|| bar.inc(1)).await?);
+        }
+    }
+    bar.finish_and_clear();
+    Ok(SessionReport {
+        subject: format!("server at {addr}"),
+        seed: cfg.seed,
+        masks: reference.describe_masks(),
+        elapsed_ms: started.elapsed().as_millis() as u64,
+        cells,
+    })
+}

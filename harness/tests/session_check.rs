@@ -1,0 +1,157 @@
+//! Checking servers from sessions: a robust server passes every profile, one that takes one
+//! read for one request is caught by `cut-up` every time and passes the clean profile, and a
+//! target that is not there is a setup error.
+
+mod common;
+
+use std::time::Instant;
+
+use common::{TestServer, LIMIT};
+use stickler::check::session::{
+    check_server, Conversation, Party, SessionConfig, SessionProfile, SetupError, Turn,
+};
+use stickler::check::verdict::Verdict;
+use stickler::codec::Framing;
+use stickler::peer::server::ServerConfig;
+use stickler::service::Service;
+
+fn framed(body: &[u8]) -> Vec<u8> {
+    let mut v = (body.len() as i32).to_le_bytes().to_vec();
+    v.extend_from_slice(body);
+    v
+}
+
+/// `n` lockstep `echo` exchanges; requests framed when `framed_requests`.
+fn echo_session(n: usize, framed_requests: bool) -> Vec<Conversation> {
+    let mut turns = Vec::new();
+    for i in 0..n {
+        let req = format!("echo hello {i}");
+        let reply = format!("hello {i}\n");
+        turns.push(Turn {
+            from: Party::Client,
+            bytes: if framed_requests {
+                framed(req.as_bytes())
+            } else {
+                req.into_bytes()
+            },
+        });
+        turns.push(Turn {
+            from: Party::Server,
+            bytes: framed(reply.as_bytes()),
+        });
+    }
+    vec![Conversation { turns }]
+}
+
+fn profiles(names: &[&str]) -> Vec<SessionProfile> {
+    names
+        .iter()
+        .map(|n| SessionProfile::parse(n).unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_robust_server_passes_every_profile() {
+    let server = TestServer::start(ServerConfig::new(Framing::Framed, Service::Cmd)).await;
+    let cfg = SessionConfig::default();
+    let started = Instant::now();
+    let report = tokio::time::timeout(
+        LIMIT * 3,
+        check_server(server.addr, &echo_session(10, true), &cfg),
+    )
+    .await
+    .expect("checked in time")
+    .expect("the framed server answers the clean run");
+    eprintln!(
+        "10 exchanges × 9 profiles in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(report.cells.len(), 9);
+    for cell in &report.cells {
+        assert!(
+            cell.counts.passed(),
+            "{} failed: {:?}",
+            cell.profile,
+            cell.failure
+        );
+    }
+    let cut_up = report.cells.iter().find(|c| c.profile == "cut-up").unwrap();
+    // Ten requests of 16 bytes, each cut at every point: 150 connections.
+    assert_eq!(cut_up.runs, 150);
+    assert!(report.masks.is_empty(), "{:?}", report.masks);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_read_per_request_is_caught_by_every_cut_of_the_request() {
+    // The `struct` server takes one read of up to 1024 bytes as one command.
+    let server = TestServer::start(ServerConfig::new(Framing::Struct, Service::Cmd)).await;
+    let cfg = SessionConfig {
+        profiles: profiles(&["none", "cut-up", "cut-down"]),
+        ..SessionConfig::default()
+    };
+    let report = check_server(server.addr, &echo_session(3, false), &cfg)
+        .await
+        .expect("the struct server answers the clean run");
+    let cell = |p: &str| report.cells.iter().find(|c| c.profile == p).unwrap();
+    assert!(cell("none").counts.passed());
+    // Its replies are written whole and read by length: cutting them changes nothing.
+    assert!(
+        cell("cut-down").counts.passed(),
+        "{:?}",
+        cell("cut-down").failure
+    );
+    let up = cell("cut-up");
+    // Every run cuts one request, and that request's reply is wrong.
+    assert!(
+        up.counts.get(Verdict::Differs) >= up.runs,
+        "{:?}",
+        up.counts
+    );
+    let f = up.failure.as_ref().expect("a failure is reported");
+    assert_eq!(f.verdict, Verdict::Differs);
+    assert!(
+        f.detail.contains("client turn 0 cut after byte 1"),
+        "{}",
+        f.detail
+    );
+    assert!(!report.passed());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_target_that_is_not_there_is_a_setup_error() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let err = check_server(addr, &echo_session(1, true), &SessionConfig::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SetupError::Connect { .. }), "{err}");
+    assert!(err.to_string().contains(&addr.to_string()));
+}
+
+#[tokio::test]
+async fn a_server_that_does_not_answer_is_a_setup_error() {
+    // A framed server waits for a whole frame; a session whose request is cut short gets nothing.
+    let server = TestServer::start(ServerConfig::new(Framing::Framed, Service::Cmd)).await;
+    let session = vec![Conversation {
+        turns: vec![
+            Turn {
+                from: Party::Client,
+                bytes: b"\x10\x00\x00\x00echo".to_vec(),
+            },
+            Turn {
+                from: Party::Server,
+                bytes: framed(b"hello\n"),
+            },
+        ],
+    }];
+    let cfg = SessionConfig {
+        idle: std::time::Duration::from_millis(300),
+        ..SessionConfig::default()
+    };
+    let err = check_server(server.addr, &session, &cfg).await.unwrap_err();
+    assert!(matches!(err, SetupError::NoAnswer { .. }), "{err}");
+    server.stop().await;
+}
