@@ -7,6 +7,8 @@ mod common;
 use std::time::Instant;
 
 use common::{TestServer, LIMIT};
+use stickler::check::external::{ClientOutput, ExternalClient};
+use stickler::check::session::client::check_client;
 use stickler::check::session::{
     check_server, Conversation, Party, SessionConfig, SessionProfile, SetupError, Turn,
 };
@@ -154,4 +156,71 @@ async fn a_server_that_does_not_answer_is_a_setup_error() {
     let err = check_server(server.addr, &session, &cfg).await.unwrap_err();
     assert!(matches!(err, SetupError::NoAnswer { .. }), "{err}");
     server.stop().await;
+}
+
+/// The session of the `struct` framing's tutorial client: raw requests, length-prefixed replies.
+fn struct_client_command(script: &str, n: usize) -> ExternalClient {
+    let mut words = vec![
+        "python3".to_string(),
+        common::peers_dir().join(script).display().to_string(),
+        "{addr}".to_string(),
+    ];
+    words.extend((0..n).map(|i| format!("'echo hello {i}'")));
+    ExternalClient::parse(&words.join(" "), ClientOutput::Raw).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_reads_its_header_with_one_recv_is_caught_by_cut_down() {
+    let cfg = SessionConfig {
+        profiles: profiles(&["none", "split-up", "cut-up", "cut-down"]),
+        ..SessionConfig::default()
+    };
+    let session = echo_session(3, false);
+    let robust = check_client(
+        &struct_client_command("struct_client.py", 3),
+        &session,
+        &cfg,
+    )
+    .await
+    .expect("the exact-read client runs clean");
+    for cell in &robust.cells {
+        assert!(cell.counts.passed(), "{}: {:?}", cell.profile, cell.failure);
+    }
+    let naive = check_client(
+        &struct_client_command("struct_client_recv4.py", 3),
+        &session,
+        &cfg,
+    )
+    .await
+    .expect("the recv(4) client runs clean");
+    let cell = |p: &str| naive.cells.iter().find(|c| c.profile == p).unwrap();
+    assert!(cell("none").counts.passed());
+    assert!(
+        cell("cut-up").counts.passed(),
+        "{:?}",
+        cell("cut-up").failure
+    );
+    let down = cell("cut-down");
+    // Every cut inside a 4-byte header (3 per reply) breaks it; cuts in the body do not.
+    assert_eq!(down.counts.failures(), 9, "{:?}", down.counts);
+    let f = down.failure.as_ref().unwrap();
+    assert_eq!(f.verdict, Verdict::Crashed, "{}", f.detail);
+    assert!(
+        f.detail.contains("server turn 0 cut after byte 1"),
+        "{}",
+        f.detail
+    );
+}
+
+#[tokio::test]
+async fn a_client_command_that_does_not_exist_is_a_setup_error() {
+    let client =
+        ExternalClient::parse("/nonexistent/stickler-client {addr}", ClientOutput::Raw).unwrap();
+    let err = check_client(&client, &echo_session(1, false), &SessionConfig::default())
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("/nonexistent/stickler-client"),
+        "{err}"
+    );
 }

@@ -71,16 +71,16 @@ impl ExternalClient {
 }
 
 /// What a client process did.
-struct ClientRun {
-    stdout: Vec<u8>,
-    stderr_tail: String,
+pub(crate) struct ClientRun {
+    pub stdout: Vec<u8>,
+    pub stderr_tail: String,
     /// `None` when it was killed at the time limit.
-    status: Option<std::process::ExitStatus>,
+    pub status: Option<std::process::ExitStatus>,
 }
 
 /// Runs the client until it exits, or until `idle` passes with no byte moving through the
 /// proxy (`moved` counts them): a slow exchange is no hang.
-async fn run_process(
+pub(crate) async fn run_process(
     argv: &[String],
     idle: Duration,
     moved: impl Fn() -> u64,

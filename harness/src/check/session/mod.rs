@@ -7,8 +7,10 @@
 //! reference outside the masks.
 //!
 //! - [`play`]: one connection played on a socket, each turn read until complete.
+//! - [`client`]: the same for a client, with stickler playing the recorded server.
 //! - [`cut`]: the `cut-up`/`cut-down` profiles, every message cut once per connection.
 
+pub mod client;
 pub mod cut;
 mod diff;
 pub mod play;
@@ -185,6 +187,8 @@ pub struct SessionFailure {
 pub struct SessionCell {
     pub connection: usize,
     pub profile: String,
+    /// The cell's seed (its chaos and its cut points).
+    pub seed: u64,
     /// Connections played.
     pub runs: u64,
     /// Verdicts of the judged turns.
@@ -240,6 +244,8 @@ pub enum SetupError {
         a: usize,
         b: usize,
     },
+    #[error("{0}")]
+    Client(String),
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
@@ -390,25 +396,111 @@ fn judge(
     (verdicts, first)
 }
 
-/// The connections one cell plays: each with its replay schedule (cut profiles) or none.
+/// The turn lengths of the side a cut profile cuts: the client's as recorded, the server's as
+/// `down` gives them (the reference's, or the recording's when stickler plays the server).
+fn cut_lens(dir: Direction, conv: &Conversation, down: &[usize]) -> Vec<usize> {
+    match dir {
+        Direction::Up => conv.lens(Party::Client),
+        Direction::Down => down.to_vec(),
+    }
+}
+
+/// The connections one cell plays: each with its cut (cut profiles) or none.
 fn plan(
     profile: &SessionProfile,
     conv: &Conversation,
-    expected: &[Vec<u8>],
+    down: &[usize],
     cfg: &SessionConfig,
     rng: &mut ChaCha20Rng,
 ) -> Vec<Option<Cut>> {
     match profile {
         SessionProfile::Chaos(_) => vec![None; cfg.runs as usize],
         SessionProfile::Cut(dir) => {
-            let lens = match dir {
-                Direction::Up => conv.lens(Party::Client),
-                Direction::Down => expected.iter().map(Vec::len).collect(),
-            };
+            let lens = cut_lens(*dir, conv, down);
             cut::cuts(&lens, |t| cut::whole_turn(lens[t]), cfg.max_cuts, rng)
                 .into_iter()
                 .map(Some)
                 .collect()
+        }
+    }
+}
+
+/// One cell's proxy and what it will play.
+pub(crate) struct CellProxy {
+    pub proxy: crate::proxy::ProxyHandle,
+    pub record: RecordSink,
+    /// The connections to play, in the proxy's connection order.
+    pub runs: Vec<Option<Cut>>,
+    pub seed: u64,
+}
+
+impl CellProxy {
+    /// Starts the proxy of connection `c` under `profile` in front of `upstream`: the profile's
+    /// toxics, or for a cut profile a replay schedule that cuts one message per connection.
+    pub async fn start(
+        upstream: SocketAddr,
+        c: usize,
+        conv: &Conversation,
+        down: &[usize],
+        profile: &SessionProfile,
+        cfg: &SessionConfig,
+    ) -> std::io::Result<CellProxy> {
+        let seed =
+            crate::udp::harness::cell_seed(cfg.seed, &format!("session/{c}/{}", profile.name()));
+        let mut rng = ChaCha20Rng::seed_from_u64(seed);
+        let runs = plan(profile, conv, down, cfg, &mut rng);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let record = RecordSink::memory(true);
+        let mut config = ProxyConfig::new(upstream);
+        config.seed = seed;
+        config.record = Some(record.clone());
+        match profile {
+            SessionProfile::Chaos(p) => {
+                config.toxics = profile_toxics(p.name).map_err(std::io::Error::other)?;
+            }
+            SessionProfile::Cut(dir) => {
+                let lens = cut_lens(*dir, conv, down);
+                let mut schedule = Schedule::default();
+                for (i, cut) in runs.iter().enumerate() {
+                    if let Some(cut) = cut {
+                        schedule.set(i as u64, *dir, cut::pieces(&lens, cut, cfg.cut_gap));
+                    }
+                }
+                config.replay = Some(schedule);
+            }
+        }
+        Ok(CellProxy {
+            proxy: Proxy::start(listener, config),
+            record,
+            runs,
+            seed,
+        })
+    }
+
+    /// The failure of run `run`, with its cut and transcript.
+    pub fn failure(
+        &self,
+        profile: &SessionProfile,
+        run: usize,
+        turn: usize,
+        verdict: Verdict,
+        detail: String,
+    ) -> SessionFailure {
+        let cut = self.runs.get(run).copied().flatten();
+        let side = match profile {
+            SessionProfile::Cut(Direction::Up) => "client",
+            _ => "server",
+        };
+        SessionFailure {
+            run: run as u64,
+            turn,
+            verdict,
+            detail: match cut {
+                Some(c) => format!("{} → {detail}", c.describe(side)),
+                None => detail,
+            },
+            cut,
+            transcript: transcript_lines(&self.record.events(), run as u64, 24),
         }
     }
 }
@@ -424,43 +516,19 @@ async fn run_cell(
     tick: &dyn Fn(),
 ) -> Result<SessionCell, SetupError> {
     let started = Instant::now();
-    let seed = crate::udp::harness::cell_seed(cfg.seed, &format!("session/{c}/{}", profile.name()));
-    let mut rng = ChaCha20Rng::seed_from_u64(seed);
     let expected = &reference.turns[c];
-    let runs = plan(profile, conv, expected, cfg, &mut rng);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let record = RecordSink::memory(true);
-    let mut config = ProxyConfig::new(addr);
-    config.seed = seed;
-    config.record = Some(record.clone());
-    match profile {
-        SessionProfile::Chaos(p) => {
-            config.toxics = profile_toxics(p.name).map_err(std::io::Error::other)?;
-        }
-        SessionProfile::Cut(dir) => {
-            let lens = match dir {
-                Direction::Up => conv.lens(Party::Client),
-                Direction::Down => expected.iter().map(Vec::len).collect(),
-            };
-            let mut schedule = Schedule::default();
-            for (i, cut) in runs.iter().enumerate() {
-                let cut = cut.expect("a cut profile plans cuts");
-                schedule.set(i as u64, *dir, cut::pieces(&lens, &cut, cfg.cut_gap));
-            }
-            config.replay = Some(schedule);
-        }
-    }
-    let proxy = Proxy::start(listener, config);
+    let down: Vec<usize> = expected.iter().map(Vec::len).collect();
+    let cell = CellProxy::start(addr, c, conv, &down, profile, cfg).await?;
     let mut counts = Counts::default();
     let mut failure = None;
-    for (run, cut) in runs.iter().enumerate() {
-        let played = match play::connect(proxy.local_addr(), cfg.idle).await {
+    for run in 0..cell.runs.len() {
+        let played = match play::connect(cell.proxy.local_addr(), cfg.idle).await {
             Ok(mut stream) => {
                 play::play(
                     &mut stream,
                     conv,
                     Party::Client,
-                    |i| Want::Exactly(expected.get(i).map_or(0, Vec::len)),
+                    |i| Want::Exactly(down.get(i).copied().unwrap_or(0)),
                     cfg.idle,
                 )
                 .await
@@ -473,30 +541,16 @@ async fn run_cell(
         let (verdicts, first) = judge(&played, expected, &reference.masks[c]);
         verdicts.into_iter().for_each(|v| counts.add(v));
         if let (Some((turn, verdict, detail)), None) = (first, &failure) {
-            let side = match profile {
-                SessionProfile::Cut(Direction::Up) => "client",
-                _ => "server",
-            };
-            let detail = match cut {
-                Some(cut) => format!("{} → {detail}", cut.describe(side)),
-                None => detail,
-            };
-            failure = Some(SessionFailure {
-                run: run as u64,
-                turn,
-                verdict,
-                detail,
-                cut: *cut,
-                transcript: transcript_lines(&record.events(), run as u64, 24),
-            });
+            failure = Some(cell.failure(profile, run, turn, verdict, detail));
         }
         tick();
     }
-    proxy.shutdown().await;
+    cell.proxy.shutdown().await;
     Ok(SessionCell {
         connection: c,
         profile: profile.name().to_string(),
-        runs: runs.len() as u64,
+        seed: cell.seed,
+        runs: cell.runs.len() as u64,
         counts,
         elapsed_ms: started.elapsed().as_millis() as u64,
         failure,
@@ -509,7 +563,8 @@ fn planned(session: &[Conversation], reference: &Reference, cfg: &SessionConfig)
     for (c, conv) in session.iter().enumerate() {
         for p in &cfg.profiles {
             let mut rng = ChaCha20Rng::seed_from_u64(0);
-            n += plan(p, conv, &reference.turns[c], cfg, &mut rng).len() as u64;
+            let down: Vec<usize> = reference.turns[c].iter().map(Vec::len).collect();
+            n += plan(p, conv, &down, cfg, &mut rng).len() as u64;
         }
     }
     n

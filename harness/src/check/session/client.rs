@@ -1,0 +1,333 @@
+//! Checking a client from a session: stickler plays the recorded server. It accepts the client's
+//! connections (the `k`-th of a run plays the session's connection `k`), reads each client turn
+//! until it has the recorded number of bytes, then sends the recorded server turn — through the
+//! chaos proxy. The client must exit as on its clean runs, print the same, and send the same
+//! bytes (outside what differs between two clean runs).
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use super::super::external::{run_process, ClientRun, ExternalClient};
+use super::super::run::show;
+use super::super::verdict::{Counts, Verdict};
+use super::diff::{self, TurnMasks};
+use super::play::{self, Played, Want};
+use super::{
+    CellProxy, Conversation, Party, SessionCell, SessionConfig, SessionReport, SetupError,
+};
+
+/// The recorded server, answering every connection it accepts with the next conversation.
+struct RecordedServer {
+    addr: SocketAddr,
+    /// What each accepted connection of the current run received from the client.
+    played: Arc<Mutex<Vec<Played>>>,
+    /// Connections still being played.
+    busy: Arc<std::sync::atomic::AtomicUsize>,
+    stop: CancellationToken,
+}
+
+impl RecordedServer {
+    async fn start(session: Arc<Vec<Conversation>>, idle: Duration) -> std::io::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let played: Arc<Mutex<Vec<Played>>> = Arc::default();
+        let stop = CancellationToken::new();
+        let busy: Arc<std::sync::atomic::AtomicUsize> = Arc::default();
+        let (p, s, b) = (played.clone(), stop.clone(), busy.clone());
+        tokio::spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    _ = s.cancelled() => return,
+                    a = listener.accept() => a,
+                };
+                let Ok((mut stream, _)) = accepted else {
+                    continue;
+                };
+                let _ = stream.set_nodelay(true);
+                let slot = {
+                    let mut v = p.lock().expect("lock");
+                    v.push(Played::default());
+                    v.len() - 1
+                };
+                let Some(conv) = session.get(slot).cloned() else {
+                    continue; // more connections than the session has: closed at once
+                };
+                let (p, s, b) = (p.clone(), s.clone(), b.clone());
+                b.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let lens = conv.lens(Party::Client);
+                    let want = |i: usize| Want::Exactly(lens.get(i).copied().unwrap_or(0));
+                    tokio::select! {
+                        _ = s.cancelled() => {}
+                        got = play::play(&mut stream, &conv, Party::Server, want, idle) => {
+                            p.lock().expect("lock")[slot] = got;
+                        }
+                    }
+                    b.fetch_sub(1, Ordering::SeqCst);
+                });
+            }
+        });
+        Ok(RecordedServer {
+            addr,
+            played,
+            busy,
+            stop,
+        })
+    }
+
+    /// What the last run's connections received (once each finished, or `idle` passed), and a
+    /// fresh start for the next run.
+    async fn take(&self, idle: Duration) -> Vec<Played> {
+        let started = Instant::now();
+        while self.busy.load(Ordering::SeqCst) > 0 && started.elapsed() < idle {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        std::mem::take(&mut *self.played.lock().expect("lock"))
+    }
+}
+
+impl Drop for RecordedServer {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// What a client did on its clean runs, and what may differ between them.
+struct ClientReference {
+    stdout: Vec<u8>,
+    stdout_masks: TurnMasks,
+    success: bool,
+    /// Per connection, per client turn: the bytes sent, and the masks.
+    sent: Vec<Vec<Vec<u8>>>,
+    masks: Vec<Vec<TurnMasks>>,
+}
+
+fn unstable(what: String, a: usize, b: usize) -> SetupError {
+    SetupError::Client(format!(
+        "{what}: {a} bytes on one clean run and {b} on another; only bytes that change in place \
+         can be masked"
+    ))
+}
+
+async fn run_client(
+    client: &ExternalClient,
+    addr: SocketAddr,
+    idle: Duration,
+    moved: impl Fn() -> u64,
+) -> Result<ClientRun, SetupError> {
+    let argv = client.argv(addr, &[]);
+    run_process(&argv, idle, moved)
+        .await
+        .map_err(|e| SetupError::Client(e.to_string()))
+}
+
+async fn reference(
+    client: &ExternalClient,
+    server: &RecordedServer,
+    session: &[Conversation],
+    cfg: &SessionConfig,
+) -> Result<ClientReference, SetupError> {
+    // Through a proxy without toxics, so that the time limit counts bytes moving, as it does
+    // under chaos.
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let proxy = crate::proxy::Proxy::start(listener, crate::proxy::ProxyConfig::new(server.addr));
+    let moved = || {
+        crate::proxy::toxic::Direction::BOTH
+            .iter()
+            .map(|d| proxy.bytes(*d))
+            .sum()
+    };
+    let mut runs = Vec::new();
+    for _ in 0..2 {
+        let run = run_client(client, proxy.local_addr(), cfg.idle, moved).await?;
+        let played = server.take(cfg.idle).await;
+        match run.status {
+            None => {
+                return Err(SetupError::Client(format!(
+                    "the client did not finish its clean run: nothing moved for {:?}",
+                    cfg.idle
+                )))
+            }
+            Some(_) if played.is_empty() => {
+                return Err(SetupError::Client(format!(
+                    "the client never connected to {} on its clean run ({}; stderr: {})",
+                    server.addr,
+                    run.status.map(|s| s.to_string()).unwrap_or_default(),
+                    run.stderr_tail
+                )))
+            }
+            _ => {}
+        }
+        for (c, (p, conv)) in played.iter().zip(session).enumerate() {
+            let want = conv.lens(Party::Client);
+            if let Some((t, _)) = p.stop {
+                return Err(SetupError::Client(format!(
+                    "on its clean run the client sent {} bytes in turn {t} of connection {c}, \
+                     where the session has {}: is it the client the session was recorded with?",
+                    p.got.get(t).map_or(0, Vec::len),
+                    want.get(t).copied().unwrap_or(0)
+                )));
+            }
+        }
+        runs.push((run, played));
+    }
+    proxy.shutdown().await;
+    let (b, bp) = runs.pop().expect("two runs");
+    let (a, ap) = runs.pop().expect("two runs");
+    let stdout_masks = diff::derive(&a.stdout, &b.stdout)
+        .map_err(|(x, y)| unstable("the client's output".into(), x, y))?;
+    let mut masks = Vec::new();
+    for (c, (x, y)) in ap.iter().zip(&bp).enumerate() {
+        let m = x
+            .got
+            .iter()
+            .zip(&y.got)
+            .enumerate()
+            .map(|(t, (p, q))| {
+                diff::derive(p, q)
+                    .map_err(|(m, n)| unstable(format!("connection {c}, client turn {t}"), m, n))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        masks.push(m);
+    }
+    Ok(ClientReference {
+        success: a.status.is_some_and(|s| s.success()),
+        stdout: a.stdout,
+        stdout_masks,
+        sent: ap.into_iter().map(|p| p.got).collect(),
+        masks,
+    })
+}
+
+/// The verdict on one run of the client, and what went wrong.
+fn judge(run: &ClientRun, played: &[Played], r: &ClientReference) -> (Verdict, String) {
+    let Some(status) = run.status else {
+        return (
+            Verdict::Hang,
+            "killed: nothing moved through the proxy for the timeout".into(),
+        );
+    };
+    if status.success() != r.success {
+        return (
+            Verdict::Crashed,
+            format!("{status}; stderr: {}", run.stderr_tail),
+        );
+    }
+    if let Some(at) = diff::first_difference(&r.stdout, &run.stdout, &r.stdout_masks) {
+        return (
+            Verdict::Differs,
+            format!(
+                "output differs at byte {at}: expected {} got {}",
+                show(&r.stdout[at.min(r.stdout.len())..]),
+                show(&run.stdout[at.min(run.stdout.len())..])
+            ),
+        );
+    }
+    for (c, sent) in r.sent.iter().enumerate() {
+        let got = played.get(c).map_or(&[][..], |p| &p.got[..]);
+        for (t, want) in sent.iter().enumerate() {
+            let g = got.get(t).map_or(&[][..], Vec::as_slice);
+            let m = r.masks[c].get(t).map_or(&[][..], Vec::as_slice);
+            if let Some(at) = diff::first_difference(want, g, m) {
+                return (
+                    Verdict::Differs,
+                    format!(
+                        "connection {c}, client turn {t} differs at byte {at}: expected {} got {}",
+                        show(&want[at.min(want.len())..]),
+                        show(&g[at.min(g.len())..])
+                    ),
+                );
+            }
+        }
+    }
+    (Verdict::Ok, String::new())
+}
+
+/// Checks `client` with `session`: two clean runs against the recorded server, then one run
+/// per connection planned by every profile (the client's connections go through the proxy).
+pub async fn check_client(
+    client: &ExternalClient,
+    session: &[Conversation],
+    cfg: &SessionConfig,
+) -> Result<SessionReport, SetupError> {
+    let started = Instant::now();
+    if session.is_empty() {
+        return Err(SetupError::Empty);
+    }
+    let shared = Arc::new(session.to_vec());
+    let server = RecordedServer::start(shared, cfg.idle).await?;
+    let reference = reference(client, &server, session, cfg).await?;
+    // Cuts and chaos apply to the first connection of each run; later ones pass through the
+    // same proxy under the same toxics.
+    let conv = &session[0];
+    let down = conv.lens(Party::Server);
+    let mut cells = Vec::new();
+    let bar =
+        super::super::drive::progress_bar(cfg.profiles.len() as u64, cfg.progress, "profiles");
+    for profile in &cfg.profiles {
+        let t0 = Instant::now();
+        let cell = CellProxy::start(server.addr, 0, conv, &down, profile, cfg).await?;
+        let mut counts = Counts::default();
+        let mut failure = None;
+        for run in 0..cell.runs.len() {
+            let proxy = &cell.proxy;
+            let moved = || {
+                crate::proxy::toxic::Direction::BOTH
+                    .iter()
+                    .map(|d| proxy.bytes(*d))
+                    .sum()
+            };
+            let out = run_client(client, proxy.local_addr(), cfg.idle, moved).await?;
+            let played = server.take(cfg.idle).await;
+            let (verdict, detail) = judge(&out, &played, &reference);
+            counts.add(verdict);
+            if verdict != Verdict::Ok && failure.is_none() {
+                failure = Some(cell.failure(profile, run, 0, verdict, detail));
+            }
+        }
+        cell.proxy.shutdown().await;
+        cells.push(SessionCell {
+            connection: 0,
+            profile: profile.name().to_string(),
+            seed: cell.seed,
+            runs: cell.runs.len() as u64,
+            counts,
+            elapsed_ms: t0.elapsed().as_millis() as u64,
+            failure,
+        });
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let mut masks: Vec<String> = reference
+        .stdout_masks
+        .iter()
+        .map(|r| {
+            format!(
+                "output bytes {}..{}: differ between two clean runs",
+                r.start, r.end
+            )
+        })
+        .collect();
+    for (c, turns) in reference.masks.iter().enumerate() {
+        for (t, ranges) in turns.iter().enumerate() {
+            for r in ranges {
+                masks.push(format!(
+                    "connection {c}, client turn {t}, bytes {}..{}: differ between two clean runs",
+                    r.start, r.end
+                ));
+            }
+        }
+    }
+    Ok(SessionReport {
+        subject: format!("client `{}`", shell_words::join(&client.words)),
+        seed: cfg.seed,
+        masks,
+        elapsed_ms: started.elapsed().as_millis() as u64,
+        cells,
+    })
+}
