@@ -136,25 +136,109 @@ pub fn schedule_of(events: &[PieceEvent], conn: u64) -> Schedule {
     Schedule::from_events(&mine)
 }
 
-struct Search<'a> {
-    case: &'a CaseId,
-    upstream: SocketAddr,
-    cfg: &'a RunConfig,
-    case_seed: u64,
-    want: Verdict,
+/// A failure to reproduce: replays a schedule on a fresh connection and says whether the
+/// failure came back.
+pub trait Reproduce {
+    fn fails(&mut self, schedule: &Schedule) -> impl std::future::Future<Output = bool> + Send;
+}
+
+struct Search<R> {
+    replay: R,
     budget: Budget,
     attempts: usize,
     started: Instant,
 }
 
-impl Search<'_> {
-    fn exhausted(&self) -> bool {
-        self.attempts >= self.budget.attempts || self.started.elapsed() >= self.budget.time
-    }
-
-    async fn fails(&mut self, s: &Schedule) -> bool {
+impl<R: Reproduce> Search<R> {
+    /// `None` once the budget is spent.
+    async fn fails(&mut self, s: &Schedule) -> Option<bool> {
+        if self.attempts >= self.budget.attempts || self.started.elapsed() >= self.budget.time {
+            return None;
+        }
         self.attempts += 1;
-        matches!(replay_once(self.case, self.upstream, self.cfg, self.case_seed, s).await, Ok((Some(v), _)) if v == self.want)
+        Some(self.replay.fails(s).await)
+    }
+}
+
+/// Shrinks the schedule of connection 0 while `replay` still brings the failure back: the
+/// shortest prefix of pieces per direction, then the fewest split points within it (bytes past
+/// the schedule pass as they come). Kept only when it fails on three more replays; else (or
+/// when `original` does not fail at all) `original` comes back.
+pub async fn shrink(original: &Schedule, budget: Budget, replay: impl Reproduce) -> Schedule {
+    let mut search = Search {
+        replay,
+        budget,
+        attempts: 0,
+        started: Instant::now(),
+    };
+    if search.fails(original).await != Some(true) {
+        return original.clone();
+    }
+    let mut best = original.clone();
+    'dirs: for dir in Direction::BOTH {
+        let Some(pieces) = best.pieces(0, dir).map(<[SchedPiece]>::to_vec) else {
+            continue;
+        };
+        let (mut lo, mut hi) = (0, pieces.len());
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            match search
+                .fails(&with_pieces(&best, dir, pieces[..mid].to_vec()))
+                .await
+            {
+                Some(true) => hi = mid,
+                Some(false) => lo = mid + 1,
+                None => {
+                    best = with_pieces(&best, dir, pieces[..hi].to_vec());
+                    break 'dirs;
+                }
+            }
+        }
+        let mut kept = pieces[..hi].to_vec();
+        let mut i = kept.len().saturating_sub(1);
+        while i > 0 {
+            let mut merged = kept.clone();
+            let next = merged.remove(i);
+            merged[i - 1].len += next.len;
+            match search.fails(&with_pieces(&best, dir, merged.clone())).await {
+                Some(true) => kept = merged,
+                Some(false) => {}
+                None => break,
+            }
+            i -= 1;
+        }
+        best = with_pieces(&best, dir, kept);
+    }
+    for _ in 0..3 {
+        if !search.replay.fails(&best).await {
+            return original.clone();
+        }
+    }
+    best
+}
+
+/// Replays a built-in case's connection and wants one verdict back.
+struct CaseReplay<'a> {
+    case: &'a CaseId,
+    upstream: SocketAddr,
+    cfg: &'a RunConfig,
+    case_seed: u64,
+    want: Verdict,
+}
+
+impl Reproduce for CaseReplay<'_> {
+    fn fails(&mut self, s: &Schedule) -> impl std::future::Future<Output = bool> + Send {
+        let (case, upstream, cfg, seed, want) = (
+            self.case,
+            self.upstream,
+            self.cfg,
+            self.case_seed,
+            self.want,
+        );
+        let s = s.clone();
+        async move {
+            matches!(replay_once(case, upstream, cfg, seed, &s).await, Ok((Some(v), _)) if v == want)
+        }
     }
 }
 
@@ -179,59 +263,14 @@ pub async fn minimise(
 ) -> CaseFile {
     let original = schedule_of(events, conn);
     let before = piece_count(&original);
-    let mut search = Search {
+    let replay = CaseReplay {
         case: &case,
         upstream,
         cfg,
         case_seed,
         want,
-        budget,
-        attempts: 0,
-        started: Instant::now(),
     };
-    let mut best = original.clone();
-    if search.fails(&original).await {
-        for dir in Direction::BOTH {
-            let Some(pieces) = best.pieces(0, dir).map(<[SchedPiece]>::to_vec) else {
-                continue;
-            };
-            // The shortest prefix of pieces that still fails (bytes past it pass as they come).
-            let (mut lo, mut hi) = (0, pieces.len());
-            while lo < hi && !search.exhausted() {
-                let mid = (lo + hi) / 2;
-                if search
-                    .fails(&with_pieces(&best, dir, pieces[..mid].to_vec()))
-                    .await
-                {
-                    hi = mid;
-                } else {
-                    lo = mid + 1;
-                }
-            }
-            let mut kept = pieces[..hi].to_vec();
-            // The fewest split points within it: merge neighbours, last first.
-            let mut i = kept.len().saturating_sub(1);
-            while i > 0 && !search.exhausted() {
-                let mut merged = kept.clone();
-                let next = merged.remove(i);
-                merged[i - 1].len += next.len;
-                if search.fails(&with_pieces(&best, dir, merged.clone())).await {
-                    kept = merged;
-                }
-                i -= 1;
-            }
-            best = with_pieces(&best, dir, kept);
-        }
-        // Keep the minimised schedule only if it fails on each of three more replays.
-        for _ in 0..3 {
-            if !search.fails(&best).await {
-                best = original.clone();
-                break;
-            }
-        }
-    } else {
-        best = original.clone();
-    }
+    let best = shrink(&original, budget, replay).await;
     CaseFile {
         format: CASE_FORMAT,
         case,
