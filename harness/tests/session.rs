@@ -269,3 +269,22 @@ fn save_replaces_atomically_and_loses_nothing_on_failure() {
     let e = session.save(&nowhere).unwrap_err().to_string();
     assert!(e.contains("no/such/dir/s.json"), "{e}");
 }
+
+#[test]
+fn the_documented_example_loads() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/sessions.md"))
+        .unwrap();
+    let example = doc
+        .split("```json\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("docs/sessions.md has a JSON example");
+    let s = Session::from_json(example).unwrap();
+    let c = &s.connections[0];
+    assert_eq!(c.turns[0].bytes, b"HELLO 12:00:00\r\n");
+    assert_eq!(c.turns[1].bytes, b"\x00\x04PING");
+    assert_eq!(c.turns[2].bytes, b"\x00\x04PONG");
+    assert_eq!(s.masks[0].range(), 6..14);
+    assert_eq!(&c.turns[0].bytes[6..14], b"12:00:00");
+    assert!(s.connections[1].incomplete.is_some());
+}
