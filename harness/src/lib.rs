@@ -9,6 +9,8 @@
 //! - [`check`]: the conformance harness: the measured verdict matrix, minimised repros, reports.
 //! - [`udp`]: the datagram servers, clients, chaos proxy and matrix (no sticky packets, but loss).
 //! - [`latency`]: what each framing's safety costs in time under a delayed path.
+//! - [`session`]: recorded (or hand-written) conversations with a user's client and server:
+//!   the session file, masks, and the recording proxy.
 
 pub mod attack;
 pub mod check;
@@ -17,4 +19,5 @@ pub mod latency;
 pub mod peer;
 pub mod proxy;
 pub mod service;
+pub mod session;
 pub mod udp;

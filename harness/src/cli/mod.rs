@@ -5,6 +5,7 @@ mod attack;
 mod check;
 mod client;
 mod latency;
+mod record;
 mod replay;
 mod serve;
 mod udp;
@@ -53,6 +54,8 @@ enum Command {
     UdpCheck(udp::UdpCheckArgs),
     /// Measure each framing's latency through a delaying proxy, and what the ready round trip costs.
     Latency(latency::LatencyArgs),
+    /// Record a real client/server conversation through a transparent proxy to a session file.
+    Record(record::RecordArgs),
 }
 
 /// Sets up logging to stderr; `RUST_LOG` overrides the default level.
@@ -89,6 +92,7 @@ pub fn main() -> ExitCode {
         Some(Command::UdpProxy(args)) => udp::run_proxy(args),
         Some(Command::UdpCheck(args)) => udp::run_check(args),
         Some(Command::Latency(args)) => latency::run(args),
+        Some(Command::Record(args)) => record::run(args),
     };
     match result {
         Ok(code) => code,

@@ -76,10 +76,18 @@ impl Drop for ChildGuard {
 }
 
 /// Starts a process printing `listening on ADDR` first and returns it with the address.
-pub fn spawn_listening(mut command: Command) -> (ChildGuard, SocketAddr) {
+pub fn spawn_listening(command: Command) -> (ChildGuard, SocketAddr) {
+    spawn_listening_with_stderr(command, Stdio::null())
+}
+
+/// [`spawn_listening`], with the process's stderr going to `stderr`.
+pub fn spawn_listening_with_stderr(
+    mut command: Command,
+    stderr: Stdio,
+) -> (ChildGuard, SocketAddr) {
     let child = command
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .expect("spawn server process");
     let mut guard = ChildGuard(child);
