@@ -9,13 +9,12 @@ use std::time::Instant;
 use common::{TestServer, LIMIT};
 use stickler::check::external::{ClientOutput, ExternalClient};
 use stickler::check::session::client::check_client;
-use stickler::check::session::{
-    check_server, Conversation, Party, SessionConfig, SessionProfile, SetupError, Turn,
-};
+use stickler::check::session::{check_server, SessionConfig, SessionProfile, SetupError};
 use stickler::check::verdict::Verdict;
 use stickler::codec::Framing;
 use stickler::peer::server::ServerConfig;
 use stickler::service::Service;
+use stickler::session::{Connection, Side, Turn};
 
 fn framed(body: &[u8]) -> Vec<u8> {
     let mut v = (body.len() as i32).to_le_bytes().to_vec();
@@ -24,13 +23,13 @@ fn framed(body: &[u8]) -> Vec<u8> {
 }
 
 /// `n` lockstep `echo` exchanges; requests framed when `framed_requests`.
-fn echo_session(n: usize, framed_requests: bool) -> Vec<Conversation> {
+fn echo_session(n: usize, framed_requests: bool) -> Vec<Connection> {
     let mut turns = Vec::new();
     for i in 0..n {
         let req = format!("echo hello {i}");
         let reply = format!("hello {i}\n");
         turns.push(Turn {
-            from: Party::Client,
+            from: Side::Client,
             bytes: if framed_requests {
                 framed(req.as_bytes())
             } else {
@@ -38,11 +37,14 @@ fn echo_session(n: usize, framed_requests: bool) -> Vec<Conversation> {
             },
         });
         turns.push(Turn {
-            from: Party::Server,
+            from: Side::Server,
             bytes: framed(reply.as_bytes()),
         });
     }
-    vec![Conversation { turns }]
+    vec![Connection {
+        turns,
+        incomplete: None,
+    }]
 }
 
 fn profiles(names: &[&str]) -> Vec<SessionProfile> {
@@ -59,7 +61,7 @@ async fn a_robust_server_passes_every_profile() {
     let started = Instant::now();
     let report = tokio::time::timeout(
         LIMIT * 3,
-        check_server(server.addr, &echo_session(10, true), &cfg),
+        check_server(server.addr, &echo_session(10, true), &[], &cfg),
     )
     .await
     .expect("checked in time")
@@ -92,7 +94,7 @@ async fn one_read_per_request_is_caught_by_every_cut_of_the_request() {
         profiles: profiles(&["none", "cut-up", "cut-down"]),
         ..SessionConfig::default()
     };
-    let report = check_server(server.addr, &echo_session(3, false), &cfg)
+    let report = check_server(server.addr, &echo_session(3, false), &[], &cfg)
         .await
         .expect("the struct server answers the clean run");
     let cell = |p: &str| report.cells.iter().find(|c| c.profile == p).unwrap();
@@ -126,7 +128,7 @@ async fn a_target_that_is_not_there_is_a_setup_error() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener);
-    let err = check_server(addr, &echo_session(1, true), &SessionConfig::default())
+    let err = check_server(addr, &echo_session(1, true), &[], &SessionConfig::default())
         .await
         .unwrap_err();
     assert!(matches!(err, SetupError::Connect { .. }), "{err}");
@@ -137,23 +139,26 @@ async fn a_target_that_is_not_there_is_a_setup_error() {
 async fn a_server_that_does_not_answer_is_a_setup_error() {
     // A framed server waits for a whole frame; a session whose request is cut short gets nothing.
     let server = TestServer::start(ServerConfig::new(Framing::Framed, Service::Cmd)).await;
-    let session = vec![Conversation {
+    let session = vec![Connection {
         turns: vec![
             Turn {
-                from: Party::Client,
+                from: Side::Client,
                 bytes: b"\x10\x00\x00\x00echo".to_vec(),
             },
             Turn {
-                from: Party::Server,
+                from: Side::Server,
                 bytes: framed(b"hello\n"),
             },
         ],
+        incomplete: None,
     }];
     let cfg = SessionConfig {
         idle: std::time::Duration::from_millis(300),
         ..SessionConfig::default()
     };
-    let err = check_server(server.addr, &session, &cfg).await.unwrap_err();
+    let err = check_server(server.addr, &session, &[], &cfg)
+        .await
+        .unwrap_err();
     assert!(matches!(err, SetupError::NoAnswer { .. }), "{err}");
     server.stop().await;
 }
@@ -179,6 +184,7 @@ async fn a_client_that_reads_its_header_with_one_recv_is_caught_by_cut_down() {
     let robust = check_client(
         &struct_client_command("struct_client.py", 3),
         &session,
+        &[],
         &cfg,
     )
     .await
@@ -189,6 +195,7 @@ async fn a_client_that_reads_its_header_with_one_recv_is_caught_by_cut_down() {
     let naive = check_client(
         &struct_client_command("struct_client_recv4.py", 3),
         &session,
+        &[],
         &cfg,
     )
     .await
@@ -216,9 +223,14 @@ async fn a_client_that_reads_its_header_with_one_recv_is_caught_by_cut_down() {
 async fn a_client_command_that_does_not_exist_is_a_setup_error() {
     let client =
         ExternalClient::parse("/nonexistent/stickler-client {addr}", ClientOutput::Raw).unwrap();
-    let err = check_client(&client, &echo_session(1, false), &SessionConfig::default())
-        .await
-        .unwrap_err();
+    let err = check_client(
+        &client,
+        &echo_session(1, false),
+        &[],
+        &SessionConfig::default(),
+    )
+    .await
+    .unwrap_err();
     assert!(
         err.to_string().contains("/nonexistent/stickler-client"),
         "{err}"

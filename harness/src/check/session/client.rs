@@ -13,13 +13,13 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::super::external::{run_process, ClientRun, ExternalClient};
-use super::super::run::show;
 use super::super::verdict::{Counts, Verdict};
-use super::diff::{self, TurnMasks};
 use super::play::{self, Played, Want};
 use super::{
-    CellProxy, Conversation, Party, SessionCell, SessionConfig, SessionReport, SetupError,
+    difference, lens, turn_index, CellProxy, SessionCell, SessionConfig, SessionReport, SetupError,
 };
+use crate::session::masks::{derive_masks, differing_ranges, ranges_for};
+use crate::session::{Connection, Mask, Side, Turn};
 
 /// The recorded server, answering every connection it accepts with the next conversation.
 struct RecordedServer {
@@ -32,7 +32,7 @@ struct RecordedServer {
 }
 
 impl RecordedServer {
-    async fn start(session: Arc<Vec<Conversation>>, idle: Duration) -> std::io::Result<Self> {
+    async fn start(session: Arc<Vec<Connection>>, idle: Duration) -> std::io::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let played: Arc<Mutex<Vec<Played>>> = Arc::default();
@@ -60,11 +60,11 @@ impl RecordedServer {
                 let (p, s, b) = (p.clone(), s.clone(), b.clone());
                 b.fetch_add(1, Ordering::SeqCst);
                 tokio::spawn(async move {
-                    let lens = conv.lens(Party::Client);
+                    let lens = lens(&conv, Side::Client);
                     let want = |i: usize| Want::Exactly(lens.get(i).copied().unwrap_or(0));
                     tokio::select! {
                         _ = s.cancelled() => {}
-                        got = play::play(&mut stream, &conv, Party::Server, want, idle) => {
+                        got = play::play(&mut stream, &conv, Side::Server, want, idle) => {
                             p.lock().expect("lock")[slot] = got;
                         }
                     }
@@ -100,11 +100,12 @@ impl Drop for RecordedServer {
 /// What a client did on its clean runs, and what may differ between them.
 struct ClientReference {
     stdout: Vec<u8>,
-    stdout_masks: TurnMasks,
+    stdout_masks: Vec<std::ops::Range<usize>>,
     success: bool,
-    /// Per connection, per client turn: the bytes sent, and the masks.
+    /// Per connection, per client turn: the bytes sent.
     sent: Vec<Vec<Vec<u8>>>,
-    masks: Vec<Vec<TurnMasks>>,
+    /// What differs between the clean runs' bytes, and the masks given.
+    masks: Vec<Mask>,
 }
 
 fn unstable(what: String, a: usize, b: usize) -> SetupError {
@@ -129,7 +130,8 @@ async fn run_client(
 async fn reference(
     client: &ExternalClient,
     server: &RecordedServer,
-    session: &[Conversation],
+    session: &[Connection],
+    given: &[Mask],
     cfg: &SessionConfig,
 ) -> Result<ClientReference, SetupError> {
     // Through a proxy without toxics, so that the time limit counts bytes moving, as it does
@@ -164,7 +166,7 @@ async fn reference(
             _ => {}
         }
         for (c, (p, conv)) in played.iter().zip(session).enumerate() {
-            let want = conv.lens(Party::Client);
+            let want = lens(&conv, Side::Client);
             if let Some((t, _)) = p.stop {
                 return Err(SetupError::Client(format!(
                     "on its clean run the client sent {} bytes in turn {t} of connection {c}, \
@@ -179,33 +181,56 @@ async fn reference(
     proxy.shutdown().await;
     let (b, bp) = runs.pop().expect("two runs");
     let (a, ap) = runs.pop().expect("two runs");
-    let stdout_masks = diff::derive(&a.stdout, &b.stdout)
-        .map_err(|(x, y)| unstable("the client's output".into(), x, y))?;
-    let mut masks = Vec::new();
-    for (c, (x, y)) in ap.iter().zip(&bp).enumerate() {
-        let m = x
-            .got
-            .iter()
-            .zip(&y.got)
-            .enumerate()
-            .map(|(t, (p, q))| {
-                diff::derive(p, q)
-                    .map_err(|(m, n)| unstable(format!("connection {c}, client turn {t}"), m, n))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        masks.push(m);
+    if a.stdout.len() != b.stdout.len() {
+        return Err(unstable(
+            "the client's output".into(),
+            a.stdout.len(),
+            b.stdout.len(),
+        ));
     }
+    // The bytes the client sent, as connections, to find what differs between the two runs.
+    let as_sent = |played: &[Played]| -> Vec<Connection> {
+        played
+            .iter()
+            .zip(session)
+            .map(|(p, conv)| {
+                let mut got = p.got.iter();
+                Connection {
+                    turns: conv
+                        .turns
+                        .iter()
+                        .map(|t| Turn {
+                            from: t.from,
+                            bytes: match t.from {
+                                Side::Server => t.bytes.clone(),
+                                Side::Client => got.next().cloned().unwrap_or_default(),
+                            },
+                        })
+                        .collect(),
+                    incomplete: None,
+                }
+            })
+            .collect()
+    };
+    let mut masks = derive_masks(&as_sent(&ap), &as_sent(&bp))
+        .map_err(|e| SetupError::Client(format!("the client does not repeat itself: {e}")))?;
+    masks.extend(given.iter().cloned());
     Ok(ClientReference {
         success: a.status.is_some_and(|s| s.success()),
+        stdout_masks: differing_ranges(&a.stdout, &b.stdout),
         stdout: a.stdout,
-        stdout_masks,
         sent: ap.into_iter().map(|p| p.got).collect(),
         masks,
     })
 }
 
 /// The verdict on one run of the client, and what went wrong.
-fn judge(run: &ClientRun, played: &[Played], r: &ClientReference) -> (Verdict, String) {
+fn judge(
+    run: &ClientRun,
+    played: &[Played],
+    session: &[Connection],
+    r: &ClientReference,
+) -> (Verdict, String) {
     let Some(status) = run.status else {
         return (
             Verdict::Hang,
@@ -218,29 +243,18 @@ fn judge(run: &ClientRun, played: &[Played], r: &ClientReference) -> (Verdict, S
             format!("{status}; stderr: {}", run.stderr_tail),
         );
     }
-    if let Some(at) = diff::first_difference(&r.stdout, &run.stdout, &r.stdout_masks) {
-        return (
-            Verdict::Differs,
-            format!(
-                "output differs at byte {at}: expected {} got {}",
-                show(&r.stdout[at.min(r.stdout.len())..]),
-                show(&run.stdout[at.min(run.stdout.len())..])
-            ),
-        );
+    if let Some(d) = difference(&r.stdout, &run.stdout, &r.stdout_masks, false) {
+        return (Verdict::Differs, format!("output: {d}"));
     }
     for (c, sent) in r.sent.iter().enumerate() {
         let got = played.get(c).map_or(&[][..], |p| &p.got[..]);
         for (t, want) in sent.iter().enumerate() {
             let g = got.get(t).map_or(&[][..], Vec::as_slice);
-            let m = r.masks[c].get(t).map_or(&[][..], Vec::as_slice);
-            if let Some(at) = diff::first_difference(want, g, m) {
+            let m = ranges_for(&r.masks, c, turn_index(&session[c], Side::Client, t));
+            if let Some(d) = difference(want, g, &m, false) {
                 return (
                     Verdict::Differs,
-                    format!(
-                        "connection {c}, client turn {t} differs at byte {at}: expected {} got {}",
-                        show(&want[at.min(want.len())..]),
-                        show(&g[at.min(g.len())..])
-                    ),
+                    format!("connection {c}, client turn {t}: {d}"),
                 );
             }
         }
@@ -252,7 +266,8 @@ fn judge(run: &ClientRun, played: &[Played], r: &ClientReference) -> (Verdict, S
 /// per connection planned by every profile (the client's connections go through the proxy).
 pub async fn check_client(
     client: &ExternalClient,
-    session: &[Conversation],
+    session: &[Connection],
+    masks: &[Mask],
     cfg: &SessionConfig,
 ) -> Result<SessionReport, SetupError> {
     let started = Instant::now();
@@ -261,11 +276,11 @@ pub async fn check_client(
     }
     let shared = Arc::new(session.to_vec());
     let server = RecordedServer::start(shared, cfg.idle).await?;
-    let reference = reference(client, &server, session, cfg).await?;
+    let reference = reference(client, &server, session, masks, cfg).await?;
     // Cuts and chaos apply to the first connection of each run; later ones pass through the
     // same proxy under the same toxics.
     let conv = &session[0];
-    let down = conv.lens(Party::Server);
+    let down = lens(&conv, Side::Server);
     let mut cells = Vec::new();
     let bar =
         super::super::drive::progress_bar(cfg.profiles.len() as u64, cfg.progress, "profiles");
@@ -284,7 +299,7 @@ pub async fn check_client(
             };
             let out = run_client(client, proxy.local_addr(), cfg.idle, moved).await?;
             let played = server.take(cfg.idle).await;
-            let (verdict, detail) = judge(&out, &played, &reference);
+            let (verdict, detail) = judge(&out, &played, session, &reference);
             counts.add(verdict);
             if verdict != Verdict::Ok && failure.is_none() {
                 failure = Some(cell.failure(profile, run, 0, verdict, detail));
@@ -313,16 +328,7 @@ pub async fn check_client(
             )
         })
         .collect();
-    for (c, turns) in reference.masks.iter().enumerate() {
-        for (t, ranges) in turns.iter().enumerate() {
-            for r in ranges {
-                masks.push(format!(
-                    "connection {c}, client turn {t}, bytes {}..{}: differ between two clean runs",
-                    r.start, r.end
-                ));
-            }
-        }
-    }
+    masks.extend(reference.masks.iter().map(Mask::to_string));
     Ok(SessionReport {
         subject: format!("client `{}`", shell_words::join(&client.words)),
         seed: cfg.seed,

@@ -12,10 +12,10 @@
 
 pub mod client;
 pub mod cut;
-mod diff;
 pub mod play;
 
 use std::net::SocketAddr;
+use std::ops::Range;
 use std::time::{Duration, Instant};
 
 use rand::SeedableRng;
@@ -27,41 +27,48 @@ use crate::proxy::toxic::Direction;
 use crate::proxy::{Proxy, ProxyConfig, RecordSink};
 
 use super::matrix::{profile, Profile, PROFILES};
-use super::run::{profile_toxics, show, transcript_lines};
+use super::run::{profile_toxics, transcript_lines};
 use super::verdict::{Counts, Verdict};
+use crate::session::masks::{derive_masks, ranges_for};
+use crate::session::{compare, Comparison, Connection, Difference, Mask, Side, Turn};
 use cut::Cut;
-use diff::TurnMasks;
 use play::{Played, Stop, Want};
 
-/// Which side of a connection speaks a turn.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Party {
-    Client,
-    Server,
+/// The lengths of `side`'s turns in `conn`, in order.
+pub fn lens(conn: &Connection, side: Side) -> Vec<usize> {
+    conn.turns
+        .iter()
+        .filter(|t| t.from == side)
+        .map(|t| t.bytes.len())
+        .collect()
 }
 
-/// The bytes one side sent before the other spoke.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Turn {
-    pub from: Party,
-    pub bytes: Vec<u8>,
+/// The index in `conn.turns` of `side`'s `i`-th turn.
+fn turn_index(conn: &Connection, side: Side, i: usize) -> usize {
+    conn.turns
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.from == side)
+        .nth(i)
+        .map_or(conn.turns.len(), |(k, _)| k)
 }
 
-/// One connection of a session: its turns in order.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Conversation {
-    pub turns: Vec<Turn>,
-}
-
-impl Conversation {
-    /// The lengths of `party`'s turns, in order.
-    pub fn lens(&self, party: Party) -> Vec<usize> {
-        self.turns
-            .iter()
-            .filter(|t| t.from == party)
-            .map(|t| t.bytes.len())
-            .collect()
+/// The first unmasked difference of `got` from `want`; when `partial` (the turn stopped), only
+/// within what arrived.
+pub(crate) fn difference(
+    want: &[u8],
+    got: &[u8],
+    masks: &[Range<usize>],
+    partial: bool,
+) -> Option<Difference> {
+    let want = if partial {
+        &want[..got.len().min(want.len())]
+    } else {
+        want
+    };
+    match compare(want, got, masks) {
+        Comparison::Match => None,
+        Comparison::Differs(d) => Some(d),
     }
 }
 
@@ -234,16 +241,8 @@ pub enum SetupError {
         turn: usize,
         what: &'static str,
     },
-    #[error(
-        "connection {connection}, server turn {turn}: {a} bytes on one clean run and {b} on \
-         another; only bytes that change in place can be masked"
-    )]
-    Unstable {
-        connection: usize,
-        turn: usize,
-        a: usize,
-        b: usize,
-    },
+    #[error("the target does not repeat itself on two clean runs: {0}")]
+    Unstable(crate::session::masks::Unmaskable),
     #[error("{0}")]
     Client(String),
     #[error("{0}")]
@@ -271,41 +270,27 @@ fn stop_verdict(s: Stop) -> Verdict {
 pub struct Reference {
     /// Per connection, per server turn.
     pub turns: Vec<Vec<Vec<u8>>>,
-    pub masks: Vec<Vec<TurnMasks>>,
+    /// The masks found by the clean runs, and those given (session file, `--mask`); turn
+    /// indices count every turn of the connection.
+    pub masks: Vec<Mask>,
 }
 
-impl Reference {
-    /// One line per masked range, for the report.
-    pub fn describe_masks(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        for (c, turns) in self.masks.iter().enumerate() {
-            for (t, ranges) in turns.iter().enumerate() {
-                for r in ranges {
-                    out.push(format!(
-                        "connection {c}, server turn {t}, bytes {}..{}: differ between two clean runs",
-                        r.start, r.end
-                    ));
-                }
-            }
-        }
-        out
-    }
-}
-
+/// One clean run of `conv` straight to `addr`, as the connection it was: the client's turns as
+/// sent, the server's as they came.
 async fn clean_run(
     addr: SocketAddr,
     c: usize,
-    conv: &Conversation,
+    conv: &Connection,
     cfg: &SessionConfig,
-) -> Result<Vec<Vec<u8>>, SetupError> {
+) -> Result<Connection, SetupError> {
     let mut stream = play::connect(addr, cfg.idle)
         .await
         .map_err(|source| SetupError::Connect { addr, source })?;
-    let hints = conv.lens(Party::Server);
+    let hints = lens(conv, Side::Server);
     let played = play::play(
         &mut stream,
         conv,
-        Party::Client,
+        Side::Client,
         |i| Want::Settle {
             hint: hints.get(i).copied().unwrap_or(0),
             quiet: cfg.quiet,
@@ -320,36 +305,49 @@ async fn clean_run(
             what: stop_name(stop),
         });
     }
-    Ok(played.got)
+    let mut got = played.got.into_iter();
+    let turns = conv
+        .turns
+        .iter()
+        .map(|t| Turn {
+            from: t.from,
+            bytes: match t.from {
+                Side::Client => t.bytes.clone(),
+                Side::Server => got.next().unwrap_or_default(),
+            },
+        })
+        .collect();
+    Ok(Connection {
+        turns,
+        incomplete: None,
+    })
 }
 
-/// Two clean runs of every connection straight to `addr`: the reference and its masks.
+/// Two clean runs of every connection straight to `addr`: the reference, with the masks that
+/// cover what differs between them added to `given`.
 pub async fn reference(
     addr: SocketAddr,
-    session: &[Conversation],
+    session: &[Connection],
+    given: &[Mask],
     cfg: &SessionConfig,
 ) -> Result<Reference, SetupError> {
-    let mut turns = Vec::new();
-    let mut masks = Vec::new();
+    let (mut first, mut second) = (Vec::new(), Vec::new());
     for (c, conv) in session.iter().enumerate() {
-        let a = clean_run(addr, c, conv, cfg).await?;
-        let b = clean_run(addr, c, conv, cfg).await?;
-        let m = a
-            .iter()
-            .zip(&b)
-            .enumerate()
-            .map(|(t, (x, y))| {
-                diff::derive(x, y).map_err(|(a, b)| SetupError::Unstable {
-                    connection: c,
-                    turn: t,
-                    a,
-                    b,
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        turns.push(a);
-        masks.push(m);
+        first.push(clean_run(addr, c, conv, cfg).await?);
+        second.push(clean_run(addr, c, conv, cfg).await?);
     }
+    let mut masks = derive_masks(&first, &second).map_err(SetupError::Unstable)?;
+    masks.extend(given.iter().cloned());
+    let turns = first
+        .iter()
+        .map(|c| {
+            c.turns
+                .iter()
+                .filter(|t| t.from == Side::Server)
+                .map(|t| t.bytes.clone())
+                .collect()
+        })
+        .collect();
     Ok(Reference { turns, masks })
 }
 
@@ -357,26 +355,19 @@ pub async fn reference(
 /// failing one with its detail.
 fn judge(
     played: &Played,
-    expected: &[Vec<u8>],
-    masks: &[TurnMasks],
+    conv: &Connection,
+    c: usize,
+    reference: &Reference,
 ) -> (Vec<Verdict>, Option<(usize, Verdict, String)>) {
+    let expected = &reference.turns[c];
     let mut verdicts = Vec::new();
     let mut first = None;
     for (i, got) in played.got.iter().enumerate() {
         let want = &expected[i];
-        let m = masks.get(i).map(Vec::as_slice).unwrap_or(&[]);
+        let m = ranges_for(&reference.masks, c, turn_index(conv, Side::Server, i));
         let stopped = played.stop.filter(|(t, _)| *t == i).map(|(_, s)| s);
-        let diff = diff::first_difference(&want[..got.len().min(want.len())], got, m)
-            .or_else(|| (stopped.is_none() && got.len() != want.len()).then_some(got.len()));
-        let (verdict, detail) = match (diff, stopped) {
-            (Some(at), _) => (
-                Verdict::Differs,
-                format!(
-                    "server turn {i} differs at byte {at}: expected {} got {}",
-                    show(&want[at.min(want.len())..]),
-                    show(&got[at.min(got.len())..])
-                ),
-            ),
+        let (verdict, detail) = match (difference(want, got, &m, stopped.is_some()), stopped) {
+            (Some(d), _) => (Verdict::Differs, format!("server turn {i}: {d}")),
             (None, Some(s)) => (
                 stop_verdict(s),
                 format!(
@@ -398,9 +389,9 @@ fn judge(
 
 /// The turn lengths of the side a cut profile cuts: the client's as recorded, the server's as
 /// `down` gives them (the reference's, or the recording's when stickler plays the server).
-fn cut_lens(dir: Direction, conv: &Conversation, down: &[usize]) -> Vec<usize> {
+fn cut_lens(dir: Direction, conv: &Connection, down: &[usize]) -> Vec<usize> {
     match dir {
-        Direction::Up => conv.lens(Party::Client),
+        Direction::Up => lens(conv, Side::Client),
         Direction::Down => down.to_vec(),
     }
 }
@@ -408,7 +399,7 @@ fn cut_lens(dir: Direction, conv: &Conversation, down: &[usize]) -> Vec<usize> {
 /// The connections one cell plays: each with its cut (cut profiles) or none.
 fn plan(
     profile: &SessionProfile,
-    conv: &Conversation,
+    conv: &Connection,
     down: &[usize],
     cfg: &SessionConfig,
     rng: &mut ChaCha20Rng,
@@ -440,7 +431,7 @@ impl CellProxy {
     pub async fn start(
         upstream: SocketAddr,
         c: usize,
-        conv: &Conversation,
+        conv: &Connection,
         down: &[usize],
         profile: &SessionProfile,
         cfg: &SessionConfig,
@@ -509,7 +500,7 @@ impl CellProxy {
 async fn run_cell(
     addr: SocketAddr,
     c: usize,
-    conv: &Conversation,
+    conv: &Connection,
     reference: &Reference,
     profile: &SessionProfile,
     cfg: &SessionConfig,
@@ -527,7 +518,7 @@ async fn run_cell(
                 play::play(
                     &mut stream,
                     conv,
-                    Party::Client,
+                    Side::Client,
                     |i| Want::Exactly(down.get(i).copied().unwrap_or(0)),
                     cfg.idle,
                 )
@@ -538,7 +529,7 @@ async fn run_cell(
                 stop: Some((0, Stop::Reset)),
             },
         };
-        let (verdicts, first) = judge(&played, expected, &reference.masks[c]);
+        let (verdicts, first) = judge(&played, conv, c, reference);
         verdicts.into_iter().for_each(|v| counts.add(v));
         if let (Some((turn, verdict, detail)), None) = (first, &failure) {
             failure = Some(cell.failure(profile, run, turn, verdict, detail));
@@ -558,7 +549,7 @@ async fn run_cell(
 }
 
 /// Connections a whole check plays, for a progress bar.
-fn planned(session: &[Conversation], reference: &Reference, cfg: &SessionConfig) -> u64 {
+fn planned(session: &[Connection], reference: &Reference, cfg: &SessionConfig) -> u64 {
     let mut n = 0;
     for (c, conv) in session.iter().enumerate() {
         for p in &cfg.profiles {
@@ -574,19 +565,20 @@ fn planned(session: &[Conversation], reference: &Reference, cfg: &SessionConfig)
 /// under every profile of `cfg`.
 pub async fn check_server(
     addr: SocketAddr,
-    session: &[Conversation],
+    session: &[Connection],
+    masks: &[Mask],
     cfg: &SessionConfig,
 ) -> Result<SessionReport, SetupError> {
     let started = Instant::now();
-    let session: Vec<Conversation> = session
+    let session: Vec<Connection> = session
         .iter()
-        .filter(|c| c.turns.iter().any(|t| t.from == Party::Server))
+        .filter(|c| c.turns.iter().any(|t| t.from == Side::Server))
         .cloned()
         .collect();
     if session.is_empty() {
         return Err(SetupError::Empty);
     }
-    let reference = reference(addr, &session, cfg).await?;
+    let reference = reference(addr, &session, masks, cfg).await?;
     let bar = super::drive::progress_bar(
         planned(&session, &reference, cfg),
         cfg.progress,
@@ -602,7 +594,7 @@ pub async fn check_server(
     Ok(SessionReport {
         subject: format!("server at {addr}"),
         seed: cfg.seed,
-        masks: reference.describe_masks(),
+        masks: reference.masks.iter().map(Mask::to_string).collect(),
         elapsed_ms: started.elapsed().as_millis() as u64,
         cells,
     })

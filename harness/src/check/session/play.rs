@@ -9,7 +9,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{timeout, Instant};
 
-use super::{Conversation, Party};
+use crate::session::{Connection, Side};
 
 /// How a read of one turn ended, when it did not end with the bytes it waited for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,8 +110,8 @@ pub struct Played {
 /// between cuts them), the other side's turns read per `want(i)` for its turn `i`.
 pub async fn play(
     stream: &mut TcpStream,
-    conv: &Conversation,
-    me: Party,
+    conv: &Connection,
+    me: Side,
     want: impl Fn(usize) -> Want,
     idle: Duration,
 ) -> Played {
