@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the real third-party test subjects from the registries: redis-server and redis-cli
-# (Debian packages), dnslib and dnspython (PyPI). Tests that use them skip when they are
+# (Debian packages), dnslib dnspython and redis-py (PyPI). Tests that use them skip when they are
 # missing, unless STICKLER_REQUIRE_SUBJECTS=1 (CI sets it), when a missing subject fails them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,4 +20,4 @@ redis-server --version
 echo "== pip install -r fixtures/subjects/requirements.txt"
 python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
   -r fixtures/subjects/requirements.txt
-python3 -c "import dnslib, dns.version; print('dnslib', dnslib.version, '/ dnspython', dns.version.version)"
+python3 -c "import dnslib, dns.version, redis; print('dnslib', dnslib.version, '/ dnspython', dns.version.version, '/ redis-py', redis.__version__)"

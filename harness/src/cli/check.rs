@@ -32,12 +32,25 @@ pub const BUILTIN_EXPECTED: &str = include_str!("../../../fixtures/expected/buil
     failed (or did not match), 2 usage or setup error."
 )]
 pub struct CheckArgs {
+    /// Check with a recorded (or hand-written) session instead of the built-in workloads: each
+    /// connection replayed under every profile against --target (a server) or --client (a
+    /// client, stickler playing the recorded server). See docs/sessions.md.
+    #[arg(long, value_name = "FILE")]
+    pub session: Option<PathBuf>,
+    /// With --session: the profiles to play, comma-separated (default all nine: none,
+    /// split-down, split-up, coalesce-down, coalesce-up, latency, combined, cut-up, cut-down).
+    #[arg(long, value_name = "LIST", value_delimiter = ',', requires = "session")]
+    pub profiles: Vec<String>,
+    /// With --session: bytes not compared, CONN:TURN:START..END (repeatable), e.g. 0:1:2..4.
+    #[arg(long, value_name = "MASK", requires = "session")]
+    pub mask: Vec<String>,
     /// Test the server at ADDR instead of the built-in servers (needs --framing, one value).
     #[arg(long, value_name = "ADDR")]
     pub target: Option<SocketAddr>,
     /// Judge an external client: a command line (split like a shell would, never run by one)
     /// with {addr} (host:port to connect to) and {cmds} (the commands, one argument each),
-    /// run against the built-in server of --framing behind the proxy.
+    /// run against the built-in server of --framing behind the proxy (with --session: against
+    /// the recorded server).
     #[arg(long, value_name = "COMMAND", conflicts_with = "target")]
     pub client: Option<String>,
     /// How the external client prints replies: raw bytes, or one `LEN MD5HEX` line each.
@@ -255,6 +268,9 @@ pub fn conclude(
 }
 
 pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    if args.session.is_some() {
+        return super::check_session::run(&args);
+    }
     let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let (report, expect) = rt.block_on(measure(&args))?;
     conclude(&args, &report, expect.as_ref(), Vec::new())
@@ -288,6 +304,9 @@ fn link_committed_cases(report: &mut MatrixReport) {
 /// compared with §3, the latency sweep, and the report in `report/`.
 pub fn main_job() -> anyhow::Result<ExitCode> {
     let args = CheckArgs {
+        session: None,
+        profiles: Vec::new(),
+        mask: Vec::new(),
         target: None,
         client: None,
         client_output: ClientOutput::Raw,

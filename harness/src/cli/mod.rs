@@ -3,6 +3,7 @@
 
 mod attack;
 mod check;
+mod check_session;
 mod client;
 mod latency;
 mod record;

@@ -16,7 +16,8 @@ use super::super::external::{run_process, ClientRun, ExternalClient};
 use super::super::verdict::{Counts, Verdict};
 use super::play::{self, Played, Want};
 use super::{
-    difference, lens, turn_index, CellProxy, SessionCell, SessionConfig, SessionReport, SetupError,
+    difference, lens, turn_index, widen_to_tokens, CellProxy, SessionCell, SessionConfig,
+    SessionReport, SetupError,
 };
 use crate::session::masks::{derive_masks, differing_ranges, ranges_for};
 use crate::session::{Connection, Mask, Side, Turn};
@@ -64,7 +65,7 @@ impl RecordedServer {
                     let want = |i: usize| Want::Exactly(lens.get(i).copied().unwrap_or(0));
                     tokio::select! {
                         _ = s.cancelled() => {}
-                        got = play::play(&mut stream, &conv, Side::Server, want, idle) => {
+                        got = play::play(&mut stream, &conv, Side::Server, want, idle, None) => {
                             p.lock().expect("lock")[slot] = got;
                         }
                     }
@@ -212,8 +213,10 @@ async fn reference(
             })
             .collect()
     };
-    let mut masks = derive_masks(&as_sent(&ap), &as_sent(&bp))
+    let first = as_sent(&ap);
+    let mut masks = derive_masks(&first, &as_sent(&bp))
         .map_err(|e| SetupError::Client(format!("the client does not repeat itself: {e}")))?;
+    widen_to_tokens(&mut masks, &first);
     masks.extend(given.iter().cloned());
     Ok(ClientReference {
         success: a.status.is_some_and(|s| s.success()),
@@ -275,7 +278,9 @@ pub async fn check_client(
         return Err(SetupError::Empty);
     }
     let shared = Arc::new(session.to_vec());
-    let server = RecordedServer::start(shared, cfg.idle).await?;
+    // The client's own time limit (nothing moving through the proxy) is what finds a hang; the
+    // recorded server waits longer, so that it never gives up first.
+    let server = RecordedServer::start(shared, cfg.idle * 20).await?;
     let reference = reference(client, &server, session, masks, cfg).await?;
     // Cuts and chaos apply to the first connection of each run; later ones pass through the
     // same proxy under the same toxics.
@@ -290,14 +295,8 @@ pub async fn check_client(
         let mut counts = Counts::default();
         let mut failure = None;
         for run in 0..cell.runs.len() {
-            let proxy = &cell.proxy;
-            let moved = || {
-                crate::proxy::toxic::Direction::BOTH
-                    .iter()
-                    .map(|d| proxy.bytes(*d))
-                    .sum()
-            };
-            let out = run_client(client, proxy.local_addr(), cfg.idle, moved).await?;
+            let out =
+                run_client(client, cell.proxy.local_addr(), cfg.idle, || cell.moved()).await?;
             let played = server.take(cfg.idle).await;
             let (verdict, detail) = judge(&out, &played, session, &reference);
             counts.add(verdict);

@@ -13,6 +13,7 @@
 pub mod client;
 pub mod cut;
 pub mod play;
+pub mod report;
 
 use std::net::SocketAddr;
 use std::ops::Range;
@@ -296,6 +297,7 @@ async fn clean_run(
             quiet: cfg.quiet,
         },
         cfg.idle,
+        None,
     )
     .await;
     if let Some((turn, stop)) = played.stop {
@@ -337,6 +339,7 @@ pub async fn reference(
         second.push(clean_run(addr, c, conv, cfg).await?);
     }
     let mut masks = derive_masks(&first, &second).map_err(SetupError::Unstable)?;
+    widen_to_tokens(&mut masks, &first);
     masks.extend(given.iter().cloned());
     let turns = first
         .iter()
@@ -349,6 +352,31 @@ pub async fn reference(
         })
         .collect();
     Ok(Reference { turns, masks })
+}
+
+/// Widens each mask found by two clean runs to the whole word or number it falls in (`426` vs
+/// `427` differ in one byte, but the next run may say `430`): the run of ASCII letters and
+/// digits around it in `reference`.
+pub(crate) fn widen_to_tokens(masks: &mut [Mask], reference: &[Connection]) {
+    for m in masks.iter_mut() {
+        let Some(bytes) = reference
+            .get(m.conn)
+            .and_then(|c| c.turns.get(m.turn))
+            .map(|t| &t.bytes[..])
+        else {
+            continue;
+        };
+        let word = |i: usize| bytes.get(i).is_some_and(u8::is_ascii_alphanumeric);
+        if !(m.start..m.end).all(word) {
+            continue;
+        }
+        while m.start > 0 && word(m.start - 1) {
+            m.start -= 1;
+        }
+        while word(m.end) {
+            m.end += 1;
+        }
+    }
 }
 
 /// The verdicts of one played connection's server turns against the reference; the first
@@ -468,6 +496,11 @@ impl CellProxy {
         })
     }
 
+    /// Bytes the proxy has moved, both ways.
+    pub fn moved(&self) -> u64 {
+        Direction::BOTH.iter().map(|d| self.proxy.bytes(*d)).sum()
+    }
+
     /// The failure of run `run`, with its cut and transcript.
     pub fn failure(
         &self,
@@ -513,6 +546,7 @@ async fn run_cell(
     let mut counts = Counts::default();
     let mut failure = None;
     for run in 0..cell.runs.len() {
+        let moved = || cell.moved();
         let played = match play::connect(cell.proxy.local_addr(), cfg.idle).await {
             Ok(mut stream) => {
                 play::play(
@@ -521,6 +555,7 @@ async fn run_cell(
                     Side::Client,
                     |i| Want::Exactly(down.get(i).copied().unwrap_or(0)),
                     cfg.idle,
+                    Some(&moved),
                 )
                 .await
             }

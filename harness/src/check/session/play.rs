@@ -43,8 +43,18 @@ pub struct Got {
 /// Largest turn read in settle mode: a reference run never buffers more than this per turn.
 pub const MAX_TURN: usize = 16 << 20;
 
-/// Reads one turn from `stream`. `idle` bounds the wait for each next byte.
-pub async fn read_turn(stream: &mut TcpStream, want: Want, idle: Duration) -> Got {
+/// Counts bytes moving between the two sides (a proxy's counters): while it changes, a turn that
+/// is still trickling through the chaos is not a hang.
+pub type Progress<'a> = Option<&'a (dyn Fn() -> u64 + Sync)>;
+
+/// Reads one turn from `stream`. `idle` bounds the wait for each next byte, counted from the
+/// last byte that moved anywhere when `progress` can tell.
+pub async fn read_turn(
+    stream: &mut TcpStream,
+    want: Want,
+    idle: Duration,
+    progress: Progress<'_>,
+) -> Got {
     let mut bytes = Vec::new();
     let mut buf = vec![0u8; 64 << 10];
     loop {
@@ -64,7 +74,16 @@ pub async fn read_turn(stream: &mut TcpStream, want: Want, idle: Duration) -> Go
             return Got { bytes, stop: None };
         }
         let cap = limit.min(buf.len());
-        match timeout(wait, stream.read(&mut buf[..cap])).await {
+        let read = async {
+            loop {
+                let before = progress.map(|p| p());
+                match timeout(wait, stream.read(&mut buf[..cap])).await {
+                    Err(_) if progress.is_some_and(|p| Some(p()) != before) => continue,
+                    r => return r,
+                }
+            }
+        };
+        match read.await {
             Ok(Ok(0)) => {
                 let stop = match want {
                     Want::Settle { .. } if !bytes.is_empty() => None,
@@ -114,6 +133,7 @@ pub async fn play(
     me: Side,
     want: impl Fn(usize) -> Want,
     idle: Duration,
+    progress: Progress<'_>,
 ) -> Played {
     let mut played = Played::default();
     for turn in &conv.turns {
@@ -129,7 +149,7 @@ pub async fn play(
             continue;
         }
         let i = played.got.len();
-        let got = read_turn(stream, want(i), idle).await;
+        let got = read_turn(stream, want(i), idle, progress).await;
         played.got.push(got.bytes);
         if let Some(stop) = got.stop {
             played.stop = Some((i, stop));

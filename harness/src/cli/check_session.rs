@@ -1,0 +1,102 @@
+//! `stickler check --session FILE`: a recorded session replayed under every chaos profile
+//! against a server (`--target`) or a client (`--client`).
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+
+use stickler::check::external::{ClientOutput, ExternalClient};
+use stickler::check::session::client::check_client;
+use stickler::check::session::report;
+use stickler::check::session::{check_server, SessionConfig, SessionProfile};
+use stickler::session::{Mask, Session};
+
+use super::check::CheckArgs;
+
+pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
+    let path = args.session.as_ref().expect("--session given");
+    let session = Session::load(path)?;
+    let mut masks = session.masks.clone();
+    for m in &args.mask {
+        masks.push(
+            m.parse::<Mask>()
+                .with_context(|| format!("bad --mask {m:?}"))?,
+        );
+    }
+    let profiles = if args.profiles.is_empty() {
+        SessionProfile::all()
+    } else {
+        args.profiles
+            .iter()
+            .map(|p| SessionProfile::parse(p.trim()).map_err(anyhow::Error::msg))
+            .collect::<anyhow::Result<_>>()
+            .context("bad --profiles")?
+    };
+    let cfg = SessionConfig {
+        seed: args.seed,
+        runs: args.connections.max(1),
+        idle: Duration::from_millis(args.timeout_ms.max(1)),
+        profiles,
+        progress: !args.quiet && std::io::stderr().is_terminal(),
+        ..SessionConfig::default()
+    };
+    let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let report = match (&args.target, &args.client) {
+        (Some(addr), None) => {
+            eprintln!(
+                "stickler: checking the server at {addr} with {} ({} connection(s)) …",
+                path.display(),
+                session.connections.len()
+            );
+            rt.block_on(check_server(*addr, &session.connections, &masks, &cfg))?
+        }
+        (None, Some(command)) => {
+            if args.client_output != ClientOutput::Raw {
+                bail!("--client-output applies to the built-in workloads, not to --session");
+            }
+            let client =
+                ExternalClient::parse(command, ClientOutput::Raw).context("bad --client")?;
+            eprintln!(
+                "stickler: checking the client `{command}` with {} ({} connection(s)) …",
+                path.display(),
+                session.connections.len()
+            );
+            rt.block_on(check_client(&client, &session.connections, &masks, &cfg))?
+        }
+        _ => bail!(
+            "--session needs --target ADDR (the server to test) or --client 'CMD {{addr}} …' \
+             (the client to test)"
+        ),
+    };
+    println!(
+        "{}",
+        report::table(&report, std::io::stdout().is_terminal())
+    );
+    for line in report::failure_lines(&report) {
+        println!("{line}");
+    }
+    for m in &report.masks {
+        println!("masked: {m}");
+    }
+    let failed = report.cells.iter().filter(|c| !c.counts.passed()).count();
+    println!(
+        "{} cells, {} passed, {} failed, in {:.1} s (seed {})",
+        report.cells.len(),
+        report.cells.len() - failed,
+        failed,
+        report.elapsed_ms as f64 / 1000.0,
+        report.seed
+    );
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&report)?;
+        std::fs::write(path, text + "\n")
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
