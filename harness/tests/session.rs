@@ -94,12 +94,14 @@ async fn records_each_connections_turns_until_n_have_closed() {
         },
     ];
     assert_eq!(rec.session.connections, want);
-    let progress = progress.lock().unwrap();
-    assert_eq!(progress.len(), 2, "{progress:?}");
-    assert_eq!(
-        progress[0].to_string(),
-        "connection 0 closed: 4 turns, 19 bytes from the client, 27 from the server"
-    );
+    {
+        let progress = progress.lock().unwrap();
+        assert_eq!(progress.len(), 2, "{progress:?}");
+        assert_eq!(
+            progress[0].to_string(),
+            "connection 0 closed: 4 turns, 19 bytes from the client, 27 from the server"
+        );
+    }
     server.stop().await;
 }
 
