@@ -1,4 +1,4 @@
-//! What a request means: the services a reference server runs (PROTOCOLS.md §1).
+//! What a request means: the services a reference server runs (docs/services.md).
 //!
 //! `cmd` answers a small built-in set byte-identically to `/bin/sh` (dash) + GNU coreutils in the
 //! C locale, and never runs a shell:

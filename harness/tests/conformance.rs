@@ -1,5 +1,5 @@
 //! The conformance matrix measured on live sockets in `cargo test`: the built-in servers must
-//! give exactly the verdict table of PROTOCOLS.md §4 (fixtures/expected/builtin.txt), every
+//! give exactly the verdict table fixtures/expected/builtin.txt (docs/verdicts.md), every
 //! committed minimised case must still reproduce, and the Python peers get the verdicts they
 //! deserve as external servers and clients.
 

@@ -1,5 +1,5 @@
 //! Interop with a second implementation: the Python peers in `fixtures/peers/` (written from
-//! PROTOCOLS.md with Python's own `struct`, `json`, `hashlib`) against our servers, and our
+//! docs/wire.md with Python's own `struct`, `json`, `hashlib`) against our servers, and our
 //! clients against their servers.
 
 mod common;

@@ -5,10 +5,12 @@ mod common;
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{spawn_listening_with_stderr, ChildGuard, TestServer, LIMIT};
+use common::{
+    spawn_listening_with_stderr, struct_reply, wait_within_limit, ChildGuard, TestServer, LIMIT,
+};
 use stickler::codec::Framing;
 use stickler::peer::client::{Client, ClientConfig};
 use stickler::peer::server::ServerConfig;
@@ -28,18 +30,6 @@ fn record(upstream: SocketAddr, out: &Path, extra: &[&str]) -> (ChildGuard, Sock
     spawn_listening_with_stderr(command, Stdio::from(stderr))
 }
 
-/// Waits (within [`LIMIT`]) for the process to exit.
-fn wait_exit(child: &mut ChildGuard) -> ExitStatus {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.0.try_wait().unwrap() {
-            return status;
-        }
-        assert!(start.elapsed() < LIMIT, "stickler record did not exit");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 fn stderr_of(out: &Path) -> String {
     std::fs::read_to_string(out.with_extension("stderr")).unwrap()
 }
@@ -51,12 +41,6 @@ fn turns(session: &Session, conn: usize) -> Vec<(Side, Vec<u8>)> {
         .iter()
         .map(|t| (t.from, t.bytes.clone()))
         .collect()
-}
-
-fn struct_reply(body: &[u8]) -> Vec<u8> {
-    let mut v = (body.len() as i32).to_le_bytes().to_vec();
-    v.extend_from_slice(body);
-    v
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -86,7 +70,7 @@ async fn writes_the_file_once_n_connections_closed() {
     }
     client.close().await.unwrap();
 
-    let status = tokio::task::block_in_place(|| wait_exit(&mut child));
+    let status = tokio::task::block_in_place(|| wait_within_limit(&mut child.0, "stickler record"));
     assert!(status.success(), "{status}: {}", stderr_of(&out));
     let session = Session::load(&out).unwrap();
     assert_eq!(session.name.as_deref(), Some("upper"));
@@ -137,7 +121,7 @@ async fn sigterm_writes_what_was_recorded_so_far() {
 
     // SAFETY: signalling our own child by its pid.
     unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) };
-    let status = tokio::task::block_in_place(|| wait_exit(&mut child));
+    let status = tokio::task::block_in_place(|| wait_within_limit(&mut child.0, "stickler record"));
     assert!(status.success(), "{status}: {}", stderr_of(&out));
 
     let session = Session::load(&out).unwrap();

@@ -6,7 +6,7 @@ mod common;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use common::{TestServer, LIMIT};
+use common::{struct_reply, TestServer, LIMIT};
 use stickler::codec::Framing;
 use stickler::peer::client::{Client, ClientConfig};
 use stickler::peer::server::ServerConfig;
@@ -14,13 +14,6 @@ use stickler::service::Service;
 use stickler::session::record::{self, Ending, Progress, RecordConfig, CAPPED, ENTRY_COST};
 use stickler::session::{Connection, Session, SessionError, Side, Turn};
 use tokio::net::TcpListener;
-
-/// A `struct` reply as it travels: the body's length (i32 little-endian), then the body.
-fn struct_reply(body: &[u8]) -> Vec<u8> {
-    let mut v = (body.len() as i32).to_le_bytes().to_vec();
-    v.extend_from_slice(body);
-    v
-}
 
 /// The turns of a connection that sent `requests` one at a time to an `upper` server.
 fn upper_turns(requests: &[&[u8]]) -> Vec<Turn> {
@@ -94,12 +87,14 @@ async fn records_each_connections_turns_until_n_have_closed() {
         },
     ];
     assert_eq!(rec.session.connections, want);
-    let progress = progress.lock().unwrap();
-    assert_eq!(progress.len(), 2, "{progress:?}");
-    assert_eq!(
-        progress[0].to_string(),
-        "connection 0 closed: 4 turns, 19 bytes from the client, 27 from the server"
-    );
+    {
+        let progress = progress.lock().unwrap();
+        assert_eq!(progress.len(), 2, "{progress:?}");
+        assert_eq!(
+            progress[0].to_string(),
+            "connection 0 closed: 4 turns, 19 bytes from the client, 27 from the server"
+        );
+    }
     server.stop().await;
 }
 

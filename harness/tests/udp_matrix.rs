@@ -1,4 +1,4 @@
-//! The UDP matrix measured on loopback equals fixtures/expected/udp.txt (PROTOCOLS.md §3), and no
+//! The UDP matrix measured on loopback equals fixtures/expected/udp.txt (docs/verdicts.md), and no
 //! datagram ever broke a message boundary.
 
 use std::time::Duration;

@@ -20,7 +20,7 @@ use stickler::check::MatrixReport;
 use stickler::codec::Framing;
 use stickler::service::Service;
 
-/// The expected verdicts of the built-in servers (PROTOCOLS.md §4, every cell).
+/// The expected verdicts of the built-in servers, every cell (docs/verdicts.md#expected-tables).
 pub const BUILTIN_EXPECTED: &str = include_str!("../../../fixtures/expected/builtin.txt");
 
 #[derive(Debug, Args)]
@@ -83,7 +83,7 @@ pub struct CheckArgs {
     /// Compare the measured pass/fail matrix with an expected table (`CASE pass|fail` lines).
     #[arg(long, value_name = "FILE")]
     pub expect: Option<PathBuf>,
-    /// Compare with the built-in servers' expected table (PROTOCOLS.md §4).
+    /// Compare with the built-in servers' expected table (fixtures/expected/builtin.txt).
     #[arg(long, conflicts_with = "expect")]
     pub expect_builtin: bool,
     /// Write the measured pass/fail matrix as an expected table.
@@ -300,8 +300,9 @@ fn link_committed_cases(report: &mut MatrixReport) {
 }
 
 /// The main job: the built-in servers' matrix (one connection per case) compared with
-/// PROTOCOLS.md §4, failing cells linked to their committed minimised repros, the UDP matrix
-/// compared with §3, the latency sweep, and the report in `report/`.
+/// fixtures/expected/builtin.txt, failing cells linked to their committed minimised repros, the
+/// UDP matrix compared with fixtures/expected/udp.txt, the latency sweep, and the report in
+/// `report/` (docs/verdicts.md#expected-tables).
 pub fn main_job() -> anyhow::Result<ExitCode> {
     let args = CheckArgs {
         session: None,

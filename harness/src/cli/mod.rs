@@ -25,7 +25,9 @@ mod proxy;
     about = "Protocol test harness, chaos proxy and fuzzer for TCP message framing",
     long_about = "stickler runs reference servers and clients for every framing, drives them (or \
                   yours) through a seeded chaos proxy that splits, coalesces, delays and cuts \
-                  TCP streams, and reports which framing survives which chaos."
+                  TCP streams, and reports which framing survives which chaos.",
+    after_help = "Documentation: docs/ in the repository (start at docs/README.md): wire formats \
+                  (docs/wire.md), services, chaos profiles and toxics, verdicts, benchmarks."
 )]
 pub struct Cli {
     /// With no command: the main job (`stickler report`).

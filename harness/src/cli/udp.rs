@@ -21,7 +21,7 @@ use stickler::udp::server::{self, UdpServerConfig};
 use stickler::udp::toxic::{UdpToxic, UDP_SYNTAX_HELP};
 use stickler::udp::UdpService;
 
-/// The expected UDP verdicts (PROTOCOLS.md §3, every cell).
+/// The expected UDP verdicts, every cell (format: docs/verdicts.md#expected-tables).
 pub const UDP_EXPECTED: &str = include_str!("../../../fixtures/expected/udp.txt");
 
 #[derive(Debug, Args)]

@@ -1,5 +1,5 @@
 //! `stickler bench proxy`: pass-through cost of the proxy, measured side by side with a direct
-//! loopback connection in one run (method in the project's BENCHMARKS.md).
+//! loopback connection in one run (method in docs/benchmarks.md#proxy).
 //!
 //! Throughput: a sink reads a byte count announced up front, then that many bytes, then
 //! answers one byte; a pusher writes the bytes in fixed-size writes. Latency: lockstep

@@ -1,7 +1,7 @@
 //! Sessions: a real conversation between a user's client and server, recorded (or written by
 //! hand) so that it can be replayed under chaos against either side.
 //!
-//! - [`format`]: the versioned JSON session file ([`Session`], [`Connection`], [`Turn`]), loaded
+//! - [`format`](mod@format): the versioned JSON session file ([`Session`], [`Connection`], [`Turn`]), loaded
 //!   strictly with a size limit and saved atomically; the schema is in `docs/sessions.md`.
 //! - [`escape`]: the `text` form of a turn's bytes (`\xNN` and friends).
 //! - [`masks`]: byte ranges that may differ between runs, derived from two clean runs or given

@@ -158,6 +158,9 @@ struct State {
     capped: bool,
     closed: usize,
     unrecorded: usize,
+    /// Set when [`record`] has taken the slots: a relay task still winding down on another
+    /// thread then records nothing more.
+    finished: bool,
 }
 
 struct Shared {
@@ -191,6 +194,9 @@ impl Shared {
     /// A new connection's slot, or `None` past the cap.
     fn open(&self) -> Option<usize> {
         let mut st = self.state();
+        if st.finished {
+            return None;
+        }
         if !self.charge(&mut st, ENTRY_COST) {
             st.unrecorded += 1;
             return None;
@@ -205,6 +211,9 @@ impl Shared {
     fn append(&self, slot: Option<usize>, from: Side, bytes: &[u8]) {
         let Some(i) = slot else { return };
         let mut st = self.state();
+        if st.finished {
+            return;
+        }
         let new_turn = st.slots[i].conn.turns.last().map(|t| t.from) != Some(from);
         let cost = bytes.len() as u64 + if new_turn { ENTRY_COST } else { 0 };
         if self.charge(&mut st, cost) {
@@ -220,7 +229,7 @@ impl Shared {
     fn close(&self, slot: Option<usize>, error: Option<std::io::Error>) {
         let mut st = self.state();
         st.closed += 1;
-        if let Some(i) = slot {
+        if let Some(i) = slot.filter(|_| !st.finished) {
             let s = &mut st.slots[i];
             s.open = false;
             if let Some(e) = error {
@@ -280,6 +289,7 @@ pub async fn record(
     };
     tasks.abort_all();
     let mut st = shared.state();
+    st.finished = true;
     let mut still_open = 0;
     let connections = std::mem::take(&mut st.slots)
         .into_iter()

@@ -1,5 +1,5 @@
 //! UDP: the tutorials' datagram servers and clients, a datagram chaos proxy, and the UDP matrix
-//! (PROTOCOLS.md §3). UDP never merges or splits messages; it loses, truncates, duplicates and
+//! (docs/wire.md#udp). UDP never merges or splits messages; it loses, truncates, duplicates and
 //! reorders them.
 //!
 //! ```text

@@ -124,17 +124,7 @@ pub fn run_ok(mut command: Command) -> String {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
-    let start = std::time::Instant::now();
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        if start.elapsed() > LIMIT {
-            let _ = child.kill();
-            panic!("{command:?} did not finish within {LIMIT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_within_limit(&mut child, &format!("{command:?}"));
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
@@ -142,6 +132,28 @@ pub fn run_ok(mut command: Command) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
+}
+
+/// Waits for `child` to exit within [`LIMIT`]; kills it and panics naming `what` otherwise.
+pub fn wait_within_limit(child: &mut Child, what: &str) -> std::process::ExitStatus {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if start.elapsed() > LIMIT {
+            let _ = child.kill();
+            panic!("{what} did not finish within {LIMIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A `struct` reply as it travels: the body's length (i32 little-endian), then the body.
+pub fn struct_reply(body: &[u8]) -> Vec<u8> {
+    let mut v = (body.len() as i32).to_le_bytes().to_vec();
+    v.extend_from_slice(body);
+    v
 }
 
 /// `LEN MD5HEX` lines of replies, as `stickler client --digest` prints them.

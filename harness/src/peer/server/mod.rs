@@ -1,4 +1,4 @@
-//! Reference servers for every TCP framing (PROTOCOLS.md §2), over an already-bound listener.
+//! Reference servers for every TCP framing (docs/wire.md), over an already-bound listener.
 //!
 //! [`run`] accepts connections until `shutdown` completes, serving each on its own task: unlike
 //! the tutorials' servers (one client at a time), many clients are served concurrently. Past
