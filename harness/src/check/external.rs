@@ -70,6 +70,9 @@ impl ExternalClient {
     }
 }
 
+/// How long a client process may take to move its first byte before it counts as hung.
+const STARTUP_GRACE: Duration = Duration::from_secs(15);
+
 /// What a client process did.
 pub(crate) struct ClientRun {
     pub stdout: Vec<u8>,
@@ -107,14 +110,18 @@ pub(crate) async fn run_process(
         child.wait().await
     });
     let mut last = (moved(), Instant::now());
+    let first = last.0;
     let status = loop {
         tokio::select! {
             status = &mut finished => break Some(status?),
             _ = tokio::time::sleep(Duration::from_millis(50)) => {
                 let now = moved();
+                // Until its first byte moves, a client may still be starting up (an
+                // interpreter importing its libraries on a loaded machine): no hang yet.
+                let limit = if now == first { idle.max(STARTUP_GRACE) } else { idle };
                 if now != last.0 {
                     last = (now, Instant::now());
-                } else if last.1.elapsed() >= idle {
+                } else if last.1.elapsed() >= limit {
                     break None;
                 }
             }

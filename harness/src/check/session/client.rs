@@ -241,9 +241,10 @@ fn judge(
         );
     };
     if status.success() != r.success {
+        let last = run.stderr_tail.lines().rev().find(|l| !l.trim().is_empty());
         return (
             Verdict::Crashed,
-            format!("{status}; stderr: {}", run.stderr_tail),
+            format!("{status}; stderr: {}", last.unwrap_or("(nothing)").trim()),
         );
     }
     if let Some(d) = difference(&r.stdout, &run.stdout, &r.stdout_masks, false) {
