@@ -9,12 +9,16 @@
 //! - [`check`]: the conformance harness: the measured verdict matrix, minimised repros, reports.
 //! - [`udp`]: the datagram servers, clients, chaos proxy and matrix (no sticky packets, but loss).
 //! - [`latency`]: what each framing's safety costs in time under a delayed path.
+//!
+//! Beneath the four features' reports: [`present`], the pages, tables, charts, JUnit XML,
+//! escaping, progress bars and byte previews they are built from.
 
 pub mod attack;
 pub mod check;
 pub mod codec;
 pub mod latency;
 pub mod peer;
+pub mod present;
 pub mod proxy;
 pub mod service;
 pub mod udp;
