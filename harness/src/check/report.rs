@@ -11,7 +11,7 @@ use super::{CellResult, MatrixReport};
 use crate::codec::Framing;
 use crate::present::chart::rate_chart;
 use crate::present::junit::{self, Failure, Suites};
-use crate::present::table::{html_matrix, md_table, terminal_table, MatrixCell};
+use crate::present::table::{html_matrix, md_matrix, terminal_table, MatrixCell};
 use crate::present::{xml_escape, Section};
 
 /// `pass` or the worst verdicts with counts, for a table cell.
@@ -161,21 +161,17 @@ pub fn section(report: &MatrixReport) -> Section {
         failed.len(),
         report.elapsed_ms as f64 / 1000.0
     );
-    let header: Vec<&str> = std::iter::once("framing/workload")
-        .chain(profiles.iter().copied())
-        .collect();
-    md.push_str(&md_table(
-        &header,
+    md.push_str(&md_matrix(
+        "framing/workload",
+        &profiles,
         rows.iter().map(|(name, cells)| {
-            let mut row = vec![name.clone()];
-            row.extend(
-                PROFILES
-                    .iter()
-                    .zip(cells)
-                    .filter(|(p, _)| profiles.contains(&p.name))
-                    .map(|(_, c)| c.map(cell_text).unwrap_or_else(|| "-".into())),
-            );
-            row
+            let texts = PROFILES
+                .iter()
+                .zip(cells)
+                .filter(|(p, _)| profiles.contains(&p.name))
+                .map(|(_, c)| c.map(cell_text).unwrap_or_else(|| "-".into()))
+                .collect();
+            (name.clone(), texts)
         }),
     ));
     md.push_str("\nProfiles:\n");
@@ -213,9 +209,9 @@ pub fn section(report: &MatrixReport) -> Section {
     let chart = failure_chart(report)
         .unwrap_or_else(|e| format!("<p>chart failed: {}</p>", xml_escape(&e)));
     let mut html = String::new();
-    let _ = write!(
+    let _ = writeln!(
         html,
-        "<p>Subject: {}. Seed {}. {} cases, {} failed, measured in {:.1} s on live sockets.</p>\n",
+        "<p>Subject: {}. Seed {}. {} cases, {} failed, measured in {:.1} s on live sockets.</p>",
         xml_escape(&report.subject),
         report.seed,
         report.cells.len(),

@@ -34,6 +34,26 @@ pub fn md_table<S: AsRef<str>>(
     md
 }
 
+/// A Markdown matrix: a corner heading and the column headings, then one row per
+/// `(name, cells)`.
+pub fn md_matrix(
+    corner: &str,
+    columns: &[&str],
+    rows: impl IntoIterator<Item = (String, Vec<String>)>,
+) -> String {
+    let header: Vec<&str> = std::iter::once(corner)
+        .chain(columns.iter().copied())
+        .collect();
+    md_table(
+        &header,
+        rows.into_iter().map(|(name, cells)| {
+            let mut row = vec![name];
+            row.extend(cells);
+            row
+        }),
+    )
+}
+
 /// A plain HTML table on one line: header cells, then data cells, all escaped.
 pub fn html_table(header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> String {
     let mut h = String::from("<table><tr>");
@@ -107,6 +127,8 @@ mod tests {
     fn markdown_table_has_header_rule_and_rows() {
         let md = md_table(&["a", "b"], vec![vec!["1".into(), "2".into()]]);
         assert_eq!(md, "| a | b |\n|---|---|\n| 1 | 2 |\n");
+        let m = md_matrix("r/c", &["x"], vec![("r".to_string(), vec!["1".into()])]);
+        assert_eq!(m, "| r/c | x |\n|---|---|\n| r | 1 |\n");
     }
 
     #[test]

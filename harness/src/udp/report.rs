@@ -7,7 +7,7 @@ use comfy_table::{Cell, Color as CellColor};
 
 use super::harness::{UdpCell, UdpReport, UdpWorkload, PROFILES};
 use crate::present::chart::rate_chart;
-use crate::present::table::{html_matrix, md_table, terminal_table, MatrixCell};
+use crate::present::table::{html_matrix, md_matrix, terminal_table, MatrixCell};
 use crate::present::{xml_escape, Section};
 
 /// Rows `service/workload` in measured order, each with its cells per profile.
@@ -129,19 +129,15 @@ pub fn udp_section_with(report: &UdpReport, diffs: &[String]) -> Section {
     let boundaries = boundary_line(report);
     let mut md = format!("{intro}\n\n{boundaries}.\n\n");
     let names: Vec<&str> = PROFILES.iter().map(|p| p.name).collect();
-    let header: Vec<&str> = std::iter::once("service/workload")
-        .chain(names.iter().copied())
-        .collect();
-    md.push_str(&md_table(
-        &header,
+    md.push_str(&md_matrix(
+        "service/workload",
+        &names,
         rows.iter().map(|(name, cells)| {
-            let mut row = vec![name.clone()];
-            row.extend(
-                cells
-                    .iter()
-                    .map(|c| c.map(cell_text).unwrap_or_else(|| "-".into())),
-            );
-            row
+            let texts = cells
+                .iter()
+                .map(|c| c.map(cell_text).unwrap_or_else(|| "-".into()))
+                .collect();
+            (name.clone(), texts)
         }),
     ));
     md.push_str("\nProfiles:\n");
