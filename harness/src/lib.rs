@@ -11,12 +11,16 @@
 //! - [`latency`]: what each framing's safety costs in time under a delayed path.
 //! - [`session`]: recorded (or hand-written) conversations with a user's client and server:
 //!   the session file, masks, and the recording proxy.
+//!
+//! Beneath the four features' reports: [`present`], the pages, tables, charts, JUnit XML,
+//! escaping, progress bars and byte previews they are built from.
 
 pub mod attack;
 pub mod check;
 pub mod codec;
 pub mod latency;
 pub mod peer;
+pub mod present;
 pub mod proxy;
 pub mod service;
 pub mod session;

@@ -142,15 +142,7 @@ pub async fn probe_until(config: &AttackConfig, deadline: Instant) -> Result<Dur
     }
 }
 
-/// Bytes for a message: lossy UTF-8, control characters escaped, cut at 80 characters.
+/// Bytes for a message: lossy UTF-8, control characters escaped, cut at 80 bytes.
 pub fn show(bytes: &[u8]) -> String {
-    let text: String = String::from_utf8_lossy(&bytes[..bytes.len().min(80)])
-        .chars()
-        .flat_map(char::escape_debug)
-        .collect();
-    if bytes.len() > 80 {
-        text + "…"
-    } else {
-        text
-    }
+    crate::present::preview(bytes, 80)
 }

@@ -1,13 +1,12 @@
 //! Rendering an attack: the terminal table, JSON (the serialised [`AttackReport`]) and JUnit XML
 //! (one testsuite, one testcase per case), as `stickler check` does.
 
-use std::fmt::Write as _;
-
-use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, Color, Table};
+use comfy_table::{Cell, Color};
 
 use super::mutate::MUTANT_PREFIX;
 use super::{AttackReport, CaseResult};
-use crate::check::report::xml_escape;
+use crate::present::junit::{Case, Failure, Suite, Suites};
+use crate::present::table::terminal_table;
 
 fn is_mutant(r: &CaseResult) -> bool {
     r.name.starts_with(MUTANT_PREFIX)
@@ -24,11 +23,7 @@ fn growth(r: &CaseResult) -> String {
 /// The terminal table: every catalogue case, and the mutants that broke the target (the
 /// others are counted in a last row); coloured when `color` (a tty).
 pub fn table(report: &AttackReport, color: bool) -> String {
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED);
-    if !color {
-        t.force_no_tty();
-    }
+    let mut t = terminal_table(color);
     t.set_header(vec![
         "case",
         "outcome",
@@ -90,63 +85,37 @@ fn cut(s: &str, n: usize) -> String {
     }
 }
 
-/// Control characters other than newline and tab are not allowed in XML 1.0: shown escaped.
-fn printable(s: &str) -> String {
-    s.chars()
-        .flat_map(|c| {
-            let keep = !c.is_control() || c == '\n' || c == '\t';
-            let shown: Vec<char> = if keep {
-                vec![c]
-            } else {
-                c.escape_unicode().collect()
-            };
-            shown
-        })
-        .collect()
-}
-
 /// JUnit XML: one testsuite named after the framing, one testcase per case, a `<failure>` for
 /// each case that broke the target.
 pub fn junit(report: &AttackReport) -> String {
-    let mut out = String::from(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"stickler attack\">\n",
-    );
-    let secs = report.elapsed_ms as f64 / 1000.0;
-    let _ = writeln!(
-        out,
-        "  <testsuite name=\"attack {}\" tests=\"{}\" failures=\"{}\" time=\"{secs:.3}\">",
-        report.framing,
-        report.results.len(),
-        report.broken()
-    );
-    for r in &report.results {
-        let _ = write!(
-            out,
-            "    <testcase classname=\"attack.{}\" name=\"{}\" time=\"{:.3}\"",
-            report.framing,
-            xml_escape(&printable(&r.name)),
-            r.elapsed_ms as f64 / 1000.0
-        );
-        if r.survived() {
-            out.push_str("/>\n");
-            continue;
-        }
-        let body = format!(
-            "{}\nreaction: {}\nmemory: {}\n{}",
-            r.about,
-            r.reaction.summary(),
-            growth(r),
-            r.detail
-        );
-        let _ = write!(
-            out,
-            ">\n      <failure message=\"{}\">{}</failure>\n    </testcase>\n",
-            xml_escape(&printable(r.outcome.name())),
-            xml_escape(&printable(&body))
-        );
+    let cases = report
+        .results
+        .iter()
+        .map(|r| Case {
+            classname: format!("attack.{}", report.framing),
+            name: r.name.clone(),
+            secs: r.elapsed_ms as f64 / 1000.0,
+            failure: (!r.survived()).then(|| Failure {
+                message: r.outcome.name().to_string(),
+                body: format!(
+                    "{}\nreaction: {}\nmemory: {}\n{}",
+                    r.about,
+                    r.reaction.summary(),
+                    growth(r),
+                    r.detail
+                ),
+            }),
+        })
+        .collect();
+    Suites {
+        name: "stickler attack".into(),
+        suites: vec![Suite {
+            name: format!("attack {}", report.framing),
+            secs: report.elapsed_ms as f64 / 1000.0,
+            cases,
+        }],
     }
-    out.push_str("  </testsuite>\n</testsuites>\n");
-    out
+    .to_xml()
 }
 
 #[cfg(test)]

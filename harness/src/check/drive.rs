@@ -7,12 +7,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressStyle};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::codec::Framing;
 use crate::peer::server::{self, ServerConfig};
+use crate::present::progress_bar;
 use crate::service::Service;
 
 use super::external::{run_client_case, ExternalClient};
@@ -84,22 +84,6 @@ pub struct MatrixConfig {
     pub client: Option<ExternalClient>,
     /// Pause after a failing case (for an external target, which may need a moment).
     pub settle: bool,
-}
-
-/// A progress bar on stderr when asked for and stderr is a terminal; hidden otherwise.
-pub fn progress_bar(len: u64, show: bool, what: &str) -> ProgressBar {
-    use std::io::IsTerminal;
-    if !show || !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(len);
-    bar.set_style(
-        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {elapsed} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    bar.set_prefix(what.to_string());
-    bar
 }
 
 /// Measures `cases`, each against `upstream(framing)`, and minimises failing ones if asked.

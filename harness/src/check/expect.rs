@@ -5,47 +5,11 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::matrix::CaseId;
+use crate::present::{parse_table, ExpectError};
 
 /// Expected outcome per case.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExpectTable(pub BTreeMap<CaseId, bool>);
-
-#[derive(Debug, thiserror::Error)]
-#[error("line {line}: {message}")]
-pub struct ExpectError {
-    pub line: usize,
-    pub message: String,
-}
-
-/// Reads `ID VALUE` lines (`#` starts a comment, blank lines are skipped): each pair goes
-/// through `entry`; a line of another shape, a refused pair or an ID listed twice is an error
-/// naming its line. `shape` describes a line for that error, e.g. "`CASE pass|fail`".
-pub fn parse_table<K: Ord, V>(
-    text: &str,
-    shape: &str,
-    mut entry: impl FnMut(&str, &str) -> Result<(K, V), String>,
-) -> Result<BTreeMap<K, V>, ExpectError> {
-    let mut table = BTreeMap::new();
-    for (i, raw) in text.lines().enumerate() {
-        let line = raw.split('#').next().unwrap_or_default().trim();
-        if line.is_empty() {
-            continue;
-        }
-        let err = |message: String| ExpectError {
-            line: i + 1,
-            message,
-        };
-        let mut words = line.split_whitespace();
-        let (Some(id), Some(value), None) = (words.next(), words.next(), words.next()) else {
-            return Err(err(format!("expected {shape}, got {line:?}")));
-        };
-        let (key, value) = entry(id, value).map_err(err)?;
-        if table.insert(key, value).is_some() {
-            return Err(err(format!("{id} listed twice")));
-        }
-    }
-    Ok(table)
-}
 
 impl ExpectTable {
     pub fn parse(text: &str) -> Result<ExpectTable, ExpectError> {

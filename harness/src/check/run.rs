@@ -49,17 +49,13 @@ pub struct Outcome {
     pub reads: Vec<usize>,
 }
 
-/// A shortened, printable view of bytes.
+/// A shortened, printable view of bytes, with their count: `N bytes: "…"`.
 pub fn show(bytes: &[u8]) -> String {
-    const MAX: usize = 48;
-    let s: String = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX)])
-        .escape_debug()
-        .collect();
-    if bytes.len() > MAX {
-        format!("{} bytes: \"{s}…\"", bytes.len())
-    } else {
-        format!("{} bytes: \"{s}\"", bytes.len())
-    }
+    format!(
+        "{} bytes: \"{}\"",
+        bytes.len(),
+        crate::present::preview(bytes, 48)
+    )
 }
 
 fn outcome(

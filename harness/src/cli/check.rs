@@ -212,7 +212,7 @@ pub fn conclude(
     args: &CheckArgs,
     report: &MatrixReport,
     expect: Option<&ExpectTable>,
-    extra: Vec<report::Section>,
+    extra: Vec<stickler::present::Section>,
 ) -> anyhow::Result<ExitCode> {
     println!("{}", report::table(report, std::io::stdout().is_terminal()));
     let failed = report.cells.iter().filter(|c| !c.counts.passed()).count();
@@ -241,7 +241,7 @@ pub fn conclude(
     if let Some(dir) = &args.report {
         let mut sections = vec![report::section(report)];
         sections.extend(extra);
-        report::write_dir(dir, "stickler report", &sections)
+        stickler::present::write_dir(dir, "stickler report", &sections)
             .with_context(|| format!("cannot write the report into {}", dir.display()))?;
         println!("report written to {}", dir.join("index.html").display());
     }

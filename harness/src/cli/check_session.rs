@@ -94,6 +94,15 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         std::fs::write(path, text + "\n")
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
+    if let Some(path) = &args.junit {
+        std::fs::write(path, report::junit(&report))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if let Some(dir) = &args.report {
+        stickler::present::write_dir(dir, "stickler session report", &[report::section(&report)])
+            .with_context(|| format!("cannot write the report into {}", dir.display()))?;
+        println!("report written to {}", dir.join("index.html").display());
+    }
     Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {

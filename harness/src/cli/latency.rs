@@ -9,11 +9,11 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::Args;
 
-use stickler::check::report::{write_dir, Section};
 use stickler::codec::Framing;
 use stickler::latency::{
     latency_section, report, run_sweep, LatencyConfig, LatencyReport, ReplySize,
 };
+use stickler::present::{write_dir, Section};
 
 #[derive(Debug, Args)]
 #[command(

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Args;
-use stickler::check::report::{write_dir, Section};
 use stickler::codec::json::md5_hex;
+use stickler::present::{write_dir, Section};
 use stickler::udp::client::{UdpClient, UdpClientError};
 use stickler::udp::expect::UdpExpectTable;
 use stickler::udp::harness::{run_udp_matrix, UdpMatrixConfig, UdpReport};

@@ -33,16 +33,7 @@ use super::{CodecError, Part, DEFAULT_MAX_FRAME_LENGTH, DEFAULT_MAX_JSON_HEADER}
 
 /// Lowercase hex MD5 of `bytes`.
 pub fn md5_hex(bytes: &[u8]) -> String {
-    hex_digest(Md5::digest(bytes).as_slice())
-}
-
-/// Lowercase hex of a finished digest.
-pub fn hex_digest(digest: &[u8]) -> String {
-    use std::fmt::Write;
-    digest.iter().fold(String::with_capacity(32), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    crate::present::hex(Md5::digest(bytes).as_slice())
 }
 
 /// Under which key an encoder writes the body size.

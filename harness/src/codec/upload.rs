@@ -13,9 +13,10 @@ use md5::{Digest, Md5};
 use serde_json::{Map, Value};
 use tokio_util::codec::Decoder;
 
-use super::json::{hex_digest, python_dumps, HeaderStage, JsonHeader};
+use super::json::{python_dumps, HeaderStage, JsonHeader};
 use super::length::LengthField;
 use super::{CodecError, Part, DEFAULT_MAX_JSON_HEADER};
+use crate::present::hex;
 
 /// Default largest upload: 1 GiB.
 pub const DEFAULT_MAX_FILE_SIZE: usize = 1 << 30;
@@ -140,7 +141,7 @@ impl Decoder for UploadDecoder {
                 else {
                     unreachable!("matched Body above");
                 };
-                let md5 = hex_digest(hasher.finalize().as_slice());
+                let md5 = hex(hasher.finalize().as_slice());
                 expected.verify(|| md5.clone())?;
                 Ok(Some(UploadItem::Done { md5 }))
             }

@@ -28,8 +28,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::drive::progress_bar;
 use crate::codec::Framing;
+use crate::present::progress_bar;
 use run::{measure_point, SweepServers};
 
 #[derive(Debug, thiserror::Error)]

@@ -3,13 +3,15 @@
 
 use std::fmt::Write as _;
 
-use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, Color as CellColor, Table};
+use comfy_table::{Cell, Color as CellColor};
 use plotters::prelude::*;
 
 use super::config::ReplySize;
 use super::cost::{self, TARGET_FROM_US, THEORY_RTTS, TOLERANCE};
 use super::{LatencyReport, Point};
-use crate::check::report::{draw_series, Section};
+use crate::present::chart::draw_series;
+use crate::present::table::{html_table, md_table, terminal_table};
+use crate::present::{xml_escape, Section};
 
 fn ms(us: u64) -> String {
     format!("{:.3}", us as f64 / 1000.0)
@@ -101,20 +103,12 @@ fn cost_rows(points: &[Point]) -> Vec<([String; 8], &'static str)> {
 
 /// The terminal tables: latencies per lane, then the ready cost; coloured when `color`.
 pub fn table(report: &LatencyReport, color: bool) -> String {
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED);
-    if !color {
-        t.force_no_tty();
-    }
+    let mut t = terminal_table(color);
     t.set_header(LATENCY_HEADER);
     for row in latency_rows(&report.points) {
         t.add_row(row);
     }
-    let mut c = Table::new();
-    c.load_preset(UTF8_FULL_CONDENSED);
-    if !color {
-        c.force_no_tty();
-    }
+    let mut c = terminal_table(color);
     c.set_header(COST_HEADER);
     for (row, v) in cost_rows(&report.points) {
         let cells = row.into_iter().map(|s| match v {
@@ -300,41 +294,6 @@ pub fn cost_chart(report: &LatencyReport) -> Result<String, String> {
     Ok(svg)
 }
 
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
-fn md_table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
-    let mut md = format!(
-        "| {} |\n|{}\n",
-        header.join(" | "),
-        "---|".repeat(header.len())
-    );
-    for r in rows {
-        let _ = writeln!(md, "| {} |", r.join(" | "));
-    }
-    md
-}
-
-fn html_table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
-    let mut h = String::from("<table><tr>");
-    for c in header {
-        let _ = write!(h, "<th>{}</th>", html_escape(c));
-    }
-    h.push_str("</tr>");
-    for r in rows {
-        h.push_str("<tr>");
-        for c in r {
-            let _ = write!(h, "<td>{}</td>", html_escape(&c));
-        }
-        h.push_str("</tr>");
-    }
-    h.push_str("</table>\n");
-    h
-}
-
 /// What the cost figures say against the theory, one line per point off the target, and the
 /// TCP_NODELAY probe.
 fn findings(report: &LatencyReport) -> Vec<String> {
@@ -425,19 +384,19 @@ pub fn latency_section(report: &LatencyReport) -> Section {
 
     let mut html = format!(
         "<p>{}</p>\n<h3>Ready cost vs theory</h3>\n",
-        html_escape(&intro)
+        xml_escape(&intro)
     );
     html.push_str(&html_table(&COST_HEADER, cost_rows()));
     html.push_str("<ul>");
     for n in &notes {
-        let _ = write!(html, "<li><pre>{}</pre></li>", html_escape(n));
+        let _ = write!(html, "<li><pre>{}</pre></li>", xml_escape(n));
     }
     html.push_str("</ul>\n");
     for chart in [cost_chart(report), latency_chart(report)] {
         match chart {
             Ok(svg) => html.push_str(&svg),
             Err(e) => {
-                let _ = write!(html, "<p>chart failed: {}</p>", html_escape(&e));
+                let _ = write!(html, "<p>chart failed: {}</p>", xml_escape(&e));
             }
         }
         html.push('\n');

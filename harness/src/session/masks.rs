@@ -11,7 +11,12 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use super::format::{Connection, Side};
-use crate::check::run::show;
+use crate::present::preview;
+
+/// A short readable view of bytes, as the reports show them.
+fn show(bytes: &[u8]) -> String {
+    format!("\"{}\"", preview(bytes, 48))
+}
 
 /// The reason given to masks derived by [`derive_masks`].
 pub const AUTO_REASON: &str = "auto: differs between two clean runs";

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::verdict::DatagramVerdict;
-use crate::check::expect::{parse_table, ExpectError};
+use crate::present::{parse_table, ExpectError};
 
 /// Expected verdict set per cell ID.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

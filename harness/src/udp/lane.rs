@@ -19,7 +19,7 @@ use tokio::time::Instant;
 
 use super::record::{Action, DatagramEvent, DatagramSink};
 use super::toxic::Stages;
-use crate::proxy::record::to_hex;
+use crate::present::hex;
 use crate::proxy::toxic::Direction;
 
 /// A datagram on its way out.
@@ -120,7 +120,7 @@ impl Lane {
             truncated_from: out.and_then(|o| o.truncated_from),
             delay_us: out.map_or(0, |o| o.delay_us),
             t_us: self.start.elapsed().as_micros() as u64,
-            data: sink.with_bytes().then(|| to_hex(data)),
+            data: sink.with_bytes().then(|| hex(data)),
         });
     }
 

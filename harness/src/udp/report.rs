@@ -1,20 +1,14 @@
 //! Rendering the UDP matrix: a terminal table, and a section of the report page (Markdown + HTML
-//! with an inline SVG chart), in the shape of [`crate::check::report`].
+//! with an inline SVG chart), built from [`crate::present`].
 
 use std::fmt::Write as _;
 
-use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, Color as CellColor, Table};
+use comfy_table::{Cell, Color as CellColor};
 
 use super::harness::{UdpCell, UdpReport, UdpWorkload, PROFILES};
-use crate::check::report::rate_chart;
-use crate::check::report::Section;
-
-fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
+use crate::present::chart::rate_chart;
+use crate::present::table::{html_matrix, md_matrix, terminal_table, MatrixCell};
+use crate::present::{xml_escape, Section};
 
 /// Rows `service/workload` in measured order, each with its cells per profile.
 fn grid(report: &UdpReport) -> Vec<(String, Vec<Option<&UdpCell>>)> {
@@ -50,11 +44,7 @@ fn all_ok(c: &UdpCell) -> bool {
 
 /// The terminal table; coloured when `color`.
 pub fn table(report: &UdpReport, color: bool) -> String {
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED);
-    if !color {
-        t.force_no_tty();
-    }
+    let mut t = terminal_table(color);
     let mut header = vec![Cell::new("service/workload")];
     header.extend(PROFILES.iter().map(|p| Cell::new(p.name)));
     t.set_header(header);
@@ -139,15 +129,17 @@ pub fn udp_section_with(report: &UdpReport, diffs: &[String]) -> Section {
     let boundaries = boundary_line(report);
     let mut md = format!("{intro}\n\n{boundaries}.\n\n");
     let names: Vec<&str> = PROFILES.iter().map(|p| p.name).collect();
-    let _ = writeln!(md, "| service/workload | {} |", names.join(" | "));
-    let _ = writeln!(md, "|---|{}", "---|".repeat(names.len()));
-    for (name, cells) in &rows {
-        let texts: Vec<String> = cells
-            .iter()
-            .map(|c| c.map(cell_text).unwrap_or_else(|| "-".into()))
-            .collect();
-        let _ = writeln!(md, "| {name} | {} |", texts.join(" | "));
-    }
+    md.push_str(&md_matrix(
+        "service/workload",
+        &names,
+        rows.iter().map(|(name, cells)| {
+            let texts = cells
+                .iter()
+                .map(|c| c.map(cell_text).unwrap_or_else(|| "-".into()))
+                .collect();
+            (name.clone(), texts)
+        }),
+    ));
     md.push_str("\nProfiles:\n");
     for p in PROFILES {
         let toxics = if p.toxics.is_empty() {
@@ -174,37 +166,34 @@ pub fn udp_section_with(report: &UdpReport, diffs: &[String]) -> Section {
 
     let svg = chart(report).unwrap_or_else(|e| format!("<p>chart failed: {}</p>", xml_escape(&e)));
     let mut html = format!(
-        "<p>{}</p>\n<p>{}.</p>\n<table class=\"matrix\"><tr><th>service/workload</th>",
+        "<p>{}</p>\n<p>{}.</p>\n",
         xml_escape(&intro),
         xml_escape(&boundaries)
     );
-    for n in &names {
-        let _ = write!(html, "<th>{n}</th>");
-    }
-    html.push_str("</tr>\n");
-    for (name, cells) in &rows {
-        let _ = write!(html, "<tr><th>{name}</th>");
-        for c in cells {
-            match c {
-                None => html.push_str("<td>-</td>"),
-                Some(c) => {
-                    let class = if all_ok(c) { "pass" } else { "fail" };
-                    let _ = write!(
-                        html,
-                        "<td class=\"{class}\" title=\"{} seed {} proxy: dropped {}, duplicated {}, truncated {}\">{}</td>",
-                        c.id(),
-                        c.seed,
-                        c.proxy.dropped,
-                        c.proxy.duplicated,
-                        c.proxy.truncated,
-                        xml_escape(&cell_text(c))
-                    );
-                }
-            }
-        }
-        html.push_str("</tr>\n");
-    }
-    html.push_str("</table>\n");
+    html.push_str(&html_matrix(
+        "service/workload",
+        &names,
+        rows.iter().map(|(name, cells)| {
+            let cells = cells
+                .iter()
+                .map(|c| {
+                    c.map(|c| MatrixCell {
+                        class: if all_ok(c) { "pass" } else { "fail" },
+                        title: format!(
+                            "{} seed {} proxy: dropped {}, duplicated {}, truncated {}",
+                            c.id(),
+                            c.seed,
+                            c.proxy.dropped,
+                            c.proxy.duplicated,
+                            c.proxy.truncated
+                        ),
+                        text: cell_text(c),
+                    })
+                })
+                .collect();
+            (name.clone(), cells)
+        }),
+    ));
     html.push_str(&svg);
     if !diffs.is_empty() {
         html.push_str("<h3>Differences from the expected table</h3><ul>");

@@ -614,7 +614,7 @@ pub async fn check_server(
         return Err(SetupError::Empty);
     }
     let reference = reference(addr, &session, masks, cfg).await?;
-    let bar = super::drive::progress_bar(
+    let bar = crate::present::progress_bar(
         planned(&session, &reference, cfg),
         cfg.progress,
         "connections",

@@ -1,8 +1,12 @@
-//! A checked session on the terminal: connections × profiles, and one line per failing cell.
+//! A checked session: the terminal table (connections × profiles), one line per failing cell,
+//! JUnit XML, and the section of the `--report DIR` page — all on the presentation layer.
 
-use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, Color, Table};
+use comfy_table::{Cell, Color};
 
-use super::{SessionCell, SessionReport, PROFILE_NAMES};
+use super::{SessionCell, SessionProfile, SessionReport, PROFILE_NAMES};
+use crate::present::junit::{Case, Failure, Suite, Suites};
+use crate::present::table::{html_matrix, md_matrix, terminal_table, MatrixCell};
+use crate::present::{xml_escape, Section};
 
 fn cell_text(cell: &SessionCell) -> String {
     if cell.counts.passed() {
@@ -12,41 +16,60 @@ fn cell_text(cell: &SessionCell) -> String {
     }
 }
 
-/// Rows: the session's connections; columns: the profiles played.
-pub fn table(report: &SessionReport, color: bool) -> String {
-    let profiles: Vec<&str> = PROFILE_NAMES
+fn profiles(report: &SessionReport) -> Vec<&'static str> {
+    PROFILE_NAMES
         .iter()
         .copied()
         .filter(|p| report.cells.iter().any(|c| c.profile == *p))
-        .collect();
+        .collect()
+}
+
+fn connections(report: &SessionReport) -> Vec<usize> {
     let mut conns: Vec<usize> = report.cells.iter().map(|c| c.connection).collect();
+    conns.sort_unstable();
     conns.dedup();
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED);
+    conns
+}
+
+/// The rows of the matrix: per connection, its cell under each profile.
+fn grid(report: &SessionReport) -> Vec<(String, Vec<Option<&SessionCell>>)> {
+    let profiles = profiles(report);
+    connections(report)
+        .into_iter()
+        .map(|c| {
+            let cells = profiles
+                .iter()
+                .map(|p| {
+                    report
+                        .cells
+                        .iter()
+                        .find(|x| x.connection == c && x.profile == *p)
+                })
+                .collect();
+            (format!("connection {c}"), cells)
+        })
+        .collect()
+}
+
+/// Rows: the session's connections; columns: the profiles played.
+pub fn table(report: &SessionReport, color: bool) -> String {
+    let mut t = terminal_table(color);
     let mut header = vec![Cell::new(&report.subject)];
-    header.extend(profiles.iter().map(Cell::new));
+    header.extend(profiles(report).iter().map(Cell::new));
     t.set_header(header);
-    for c in conns {
-        let mut row = vec![Cell::new(format!("connection {c}"))];
-        for p in &profiles {
-            row.push(
-                match report
-                    .cells
-                    .iter()
-                    .find(|x| x.connection == c && x.profile == *p)
-                {
-                    Some(cell) => {
-                        let cell_ = Cell::new(cell_text(cell));
-                        match (color, cell.counts.passed()) {
-                            (false, _) => cell_,
-                            (true, true) => cell_.fg(Color::Green),
-                            (true, false) => cell_.fg(Color::Red),
-                        }
-                    }
-                    None => Cell::new("-"),
-                },
-            );
-        }
+    for (name, cells) in grid(report) {
+        let mut row = vec![Cell::new(name)];
+        row.extend(cells.into_iter().map(|cell| match cell {
+            None => Cell::new("-"),
+            Some(cell) => {
+                let text = Cell::new(cell_text(cell));
+                match (color, cell.counts.passed()) {
+                    (false, _) => text,
+                    (true, true) => text.fg(Color::Green),
+                    (true, false) => text.fg(Color::Red),
+                }
+            }
+        }));
         t.add_row(row);
     }
     t.to_string()
@@ -65,4 +88,141 @@ pub fn failure_lines(report: &SessionReport) -> Vec<String> {
             ))
         })
         .collect()
+}
+
+/// One suite per connection, one case per profile.
+pub fn junit(report: &SessionReport) -> String {
+    let suites = connections(report)
+        .into_iter()
+        .map(|conn| {
+            let cells: Vec<&SessionCell> = report
+                .cells
+                .iter()
+                .filter(|c| c.connection == conn)
+                .collect();
+            Suite {
+                name: format!("{} connection {conn}", report.subject),
+                secs: cells.iter().map(|c| c.elapsed_ms as f64 / 1000.0).sum(),
+                cases: cells
+                    .iter()
+                    .map(|c| Case {
+                        classname: format!("session.connection{conn}"),
+                        name: c.profile.clone(),
+                        secs: c.elapsed_ms as f64 / 1000.0,
+                        failure: c.failure.as_ref().map(|f| Failure {
+                            message: format!("{}: {}", f.verdict, f.detail),
+                            body: f.transcript.join("\n"),
+                        }),
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    Suites {
+        name: "stickler session".into(),
+        suites,
+    }
+    .to_xml()
+}
+
+/// The report page's section: the matrix, what each profile does, the failures, the masks.
+pub fn section(report: &SessionReport) -> Section {
+    let profiles = profiles(report);
+    let failed = report.cells.iter().filter(|c| !c.counts.passed()).count();
+    let summary = format!(
+        "{}: {} cells, {} failed, in {:.1} s (seed {}).",
+        report.subject,
+        report.cells.len(),
+        failed,
+        report.elapsed_ms as f64 / 1000.0,
+        report.seed
+    );
+    let rows = grid(report);
+    let mut markdown = format!(
+        "{summary}\n\n{}",
+        md_matrix(
+            "connection",
+            &profiles,
+            rows.iter().map(|(name, cells)| {
+                (
+                    name.clone(),
+                    cells
+                        .iter()
+                        .map(|c| c.map_or("-".into(), cell_text))
+                        .collect(),
+                )
+            }),
+        )
+    );
+    let mut html = format!(
+        "<p>{}</p>\n{}",
+        xml_escape(&summary),
+        html_matrix(
+            "connection",
+            &profiles,
+            rows.iter().map(|(name, cells)| {
+                (
+                    name.clone(),
+                    cells
+                        .iter()
+                        .map(|c| {
+                            c.map(|c| MatrixCell {
+                                class: if c.counts.passed() { "pass" } else { "fail" },
+                                title: c
+                                    .failure
+                                    .as_ref()
+                                    .map_or(String::new(), |f| f.detail.clone()),
+                                text: cell_text(c),
+                            })
+                        })
+                        .collect(),
+                )
+            }),
+        )
+    );
+    markdown.push_str("\nProfiles:\n\n");
+    html.push_str("<h3>Profiles</h3>\n<ul>\n");
+    for p in &profiles {
+        let about = SessionProfile::parse(p).map_or("", |p| p.about());
+        markdown.push_str(&format!("- `{p}`: {about}\n"));
+        html.push_str(&format!(
+            "<li><code>{p}</code>: {}</li>\n",
+            xml_escape(about)
+        ));
+    }
+    html.push_str("</ul>\n");
+    let failures = failure_lines(report);
+    if !failures.is_empty() {
+        markdown.push_str("\nFailures:\n\n");
+        html.push_str("<h3>Failures</h3>\n");
+        for (line, cell) in failures
+            .iter()
+            .zip(report.cells.iter().filter(|c| c.failure.is_some()))
+        {
+            let transcript = cell
+                .failure
+                .as_ref()
+                .map_or(String::new(), |f| f.transcript.join("\n"));
+            markdown.push_str(&format!("- {line}\n\n```text\n{transcript}\n```\n"));
+            html.push_str(&format!(
+                "<p>{}</p>\n<pre>{}</pre>\n",
+                xml_escape(line),
+                xml_escape(&transcript)
+            ));
+        }
+    }
+    if !report.masks.is_empty() {
+        markdown.push_str("\nMasked (not compared):\n\n");
+        html.push_str("<h3>Masked (not compared)</h3>\n<ul>\n");
+        for m in &report.masks {
+            markdown.push_str(&format!("- {m}\n"));
+            html.push_str(&format!("<li>{}</li>\n", xml_escape(m)));
+        }
+        html.push_str("</ul>\n");
+    }
+    Section {
+        title: "Session check".into(),
+        markdown,
+        html,
+    }
 }
