@@ -288,8 +288,7 @@ pub async fn check_client(
     let conv = &session[0];
     let down = lens(&conv, Side::Server);
     let mut cells = Vec::new();
-    let bar =
-        crate::present::progress_bar(cfg.profiles.len() as u64, cfg.progress, "profiles");
+    let bar = crate::present::progress_bar(cfg.profiles.len() as u64, cfg.progress, "profiles");
     for profile in &cfg.profiles {
         let t0 = Instant::now();
         let cell = CellProxy::start(server.addr, 0, conv, &down, profile, cfg).await?;

@@ -1,0 +1,144 @@
+//! `stickler check --session` as a user runs it: a hand-written session against built-in
+//! servers started as processes, exit codes, and the errors for bad input.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use assert_cmd::Command;
+use common::{spawn_listening, ChildGuard};
+use predicates::prelude::*;
+
+/// Three `echo` exchanges written by hand: `framed` requests (4-byte little-endian length) when
+/// `framed`, else raw; replies always length-prefixed.
+fn write_session(path: &Path, framed: bool) {
+    let mut turns = Vec::new();
+    for i in 0..3 {
+        let req = format!("echo hi {i}");
+        let prefix = if framed {
+            "\\\\x09\\\\x00\\\\x00\\\\x00"
+        } else {
+            ""
+        };
+        turns.push(format!(r#"{{"from": "client", "text": "{prefix}{req}"}}"#));
+        turns.push(format!(
+            r#"{{"from": "server", "text": "\\x05\\x00\\x00\\x00hi {i}\\n"}}"#
+        ));
+    }
+    let text = format!(
+        r#"{{"stickler_session": 1, "name": "echo", "connections": [{{"turns": [{}]}}]}}"#,
+        turns.join(", ")
+    );
+    std::fs::write(path, text).unwrap();
+}
+
+fn serve(framing: &str) -> (ChildGuard, SocketAddr) {
+    let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("stickler"));
+    c.args([
+        "serve",
+        "--framing",
+        framing,
+        "--service",
+        "cmd",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    spawn_listening(c)
+}
+
+fn stickler() -> Command {
+    Command::cargo_bin("stickler").unwrap()
+}
+
+#[test]
+fn a_framed_server_passes_and_a_one_read_server_fails_cut_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let framed = dir.path().join("framed.json");
+    let raw = dir.path().join("raw.json");
+    write_session(&framed, true);
+    write_session(&raw, false);
+    let (_f, faddr) = serve("framed");
+    let junit = dir.path().join("junit.xml");
+    stickler()
+        .args(["check", "--quiet", "--session"])
+        .arg(&framed)
+        .args(["--target", &faddr.to_string(), "--junit"])
+        .arg(&junit)
+        .arg("--report")
+        .arg(dir.path().join("report"))
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("9 cells, 9 passed, 0 failed"));
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains("<testcase") && !xml.contains("<failure"),
+        "{xml}"
+    );
+    assert!(dir.path().join("report/index.html").exists());
+
+    let (_s, saddr) = serve("struct");
+    stickler()
+        .args(["check", "--quiet", "--session"])
+        .arg(&raw)
+        .args(["--target", &saddr.to_string(), "--profiles", "none,cut-up"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(
+            "FAIL connection 0 / cut-up (run 0 of 24",
+        ))
+        .stdout(predicate::str::contains(
+            "client turn 0 cut after byte 1 of 9",
+        ));
+}
+
+#[test]
+fn bad_input_is_a_usage_error_naming_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, r#"{"stickler_session": 1, "connections": [{"turns": [{"from": "client", "base64": "!!"}]}]}"#).unwrap();
+    stickler()
+        .args(["check", "--session"])
+        .arg(&bad)
+        .args(["--target", "127.0.0.1:9"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("bad.json"))
+        .stderr(predicate::str::contains("base64"));
+    // The rest never reaches a target (127.0.0.1:9 is never dialled): the flags are refused first.
+    let good = dir.path().join("good.json");
+    write_session(&good, true);
+    stickler()
+        .args(["check", "--session"])
+        .arg(&good)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--session needs --target"));
+    stickler()
+        .args(["check", "--session"])
+        .arg(&good)
+        .args(["--target", "127.0.0.1:9", "--profiles", "none,sideways"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("unknown profile \"sideways\""));
+    stickler()
+        .args(["check", "--session"])
+        .arg(&good)
+        .args(["--target", "127.0.0.1:9", "--mask", "0:1"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("bad --mask"));
+    // A target nobody listens on: a setup error, not a failed matrix.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = closed.local_addr().unwrap();
+    drop(closed);
+    stickler()
+        .args(["check", "--session"])
+        .arg(&good)
+        .args(["--target", &addr.to_string()])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(format!(
+            "cannot reach the target {addr}"
+        )));
+}
