@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use stickler::proxy::toxic::Direction;
+use stickler::chaos::Direction;
 use stickler::udp::client::{UdpClient, UdpClientError};
 use stickler::udp::proxy::{UdpProxy, UdpProxyConfig, UdpProxyHandle};
 use stickler::udp::record::{Action, DatagramEvent, DatagramSink};
@@ -215,6 +215,35 @@ async fn delay_holds_each_datagram() {
         .find(|e| e.dir == Direction::Down)
         .unwrap();
     assert_eq!(sent.delay_us, 100_000);
+}
+
+/// The delay runs on the microsecond timer: tokio's millisecond timer would make a 1 ms delay
+/// take 2 to 3 ms. Measured from the send to the arrival at the receiver, through the proxy.
+#[tokio::test]
+async fn a_one_ms_delay_keeps_sub_millisecond_precision() {
+    let receiver = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let p = proxy(receiver.local_addr().unwrap(), &["up:delay=1ms"], 1).await;
+    let sender = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    sender.connect(p.local_addr()).await.unwrap();
+    let mut buf = [0u8; 64];
+    let mut took = Vec::new();
+    for i in 0..200usize {
+        let t = Instant::now();
+        sender.send(&tag(i)).await.unwrap();
+        let (n, _) = within(receiver.recv_from(&mut buf)).await.unwrap();
+        took.push(t.elapsed());
+        assert_eq!(untag(&buf[..n]), i);
+    }
+    p.shutdown().await;
+    took.sort();
+    let median = took[took.len() / 2];
+    let off = median.abs_diff(Duration::from_millis(1));
+    assert!(
+        off <= Duration::from_micros(150),
+        "median {median:?} is {off:?} from 1ms (min {:?}, max {:?})",
+        took[0],
+        took[took.len() - 1]
+    );
 }
 
 #[tokio::test]

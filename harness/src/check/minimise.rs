@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::proxy::record::{SchedPiece, Schedule};
-use crate::proxy::toxic::Direction;
+use crate::proxy::record::{SchedPiece, PieceSchedule};
+use crate::chaos::Direction;
 use crate::proxy::PieceEvent;
 
 use super::matrix::CaseId;
@@ -38,7 +38,7 @@ pub struct CaseFile {
     pub pieces_after: usize,
     /// The piece boundaries to replay (connection 0 of a fresh proxy). A direction listed with no
     /// pieces passes bytes through untouched; the profile's shaping toxics never apply in replay.
-    pub schedule: Schedule,
+    pub schedule: PieceSchedule,
 }
 
 impl CaseFile {
@@ -90,7 +90,7 @@ impl Default for Budget {
     }
 }
 
-fn piece_count(s: &Schedule) -> usize {
+fn piece_count(s: &PieceSchedule) -> usize {
     s.streams.iter().map(|st| st.pieces.len()).sum()
 }
 
@@ -100,7 +100,7 @@ pub async fn replay_once(
     upstream: SocketAddr,
     cfg: &RunConfig,
     case_seed: u64,
-    schedule: &Schedule,
+    schedule: &PieceSchedule,
 ) -> std::io::Result<(Option<Verdict>, Vec<Outcome>)> {
     let steps = steps(case.workload, cfg.service, case_seed)
         .ok_or_else(|| std::io::Error::other("workload does not apply to this service"))?;
@@ -124,7 +124,7 @@ pub async fn replay_once(
 }
 
 /// The schedule of connection `conn` in `events`, renumbered as connection 0.
-pub fn schedule_of(events: &[PieceEvent], conn: u64) -> Schedule {
+pub fn schedule_of(events: &[PieceEvent], conn: u64) -> PieceSchedule {
     let mine: Vec<PieceEvent> = events
         .iter()
         .filter(|e| e.conn == conn)
@@ -133,7 +133,7 @@ pub fn schedule_of(events: &[PieceEvent], conn: u64) -> Schedule {
             ..e.clone()
         })
         .collect();
-    Schedule::from_events(&mine)
+    PieceSchedule::from_events(&mine)
 }
 
 struct Search<'a> {
@@ -152,13 +152,13 @@ impl Search<'_> {
         self.attempts >= self.budget.attempts || self.started.elapsed() >= self.budget.time
     }
 
-    async fn fails(&mut self, s: &Schedule) -> bool {
+    async fn fails(&mut self, s: &PieceSchedule) -> bool {
         self.attempts += 1;
         matches!(replay_once(self.case, self.upstream, self.cfg, self.case_seed, s).await, Ok((Some(v), _)) if v == self.want)
     }
 }
 
-fn with_pieces(s: &Schedule, dir: Direction, pieces: Vec<SchedPiece>) -> Schedule {
+fn with_pieces(s: &PieceSchedule, dir: Direction, pieces: Vec<SchedPiece>) -> PieceSchedule {
     let mut s = s.clone();
     s.set(0, dir, pieces);
     s

@@ -13,7 +13,7 @@ use clap::Args;
 use stickler::attack::{self, mutate, report, AttackConfig, CaseResult};
 use stickler::codec::framed::HeaderKind;
 use stickler::codec::Framing;
-use stickler::proxy::toxic::parse::{parse_duration, parse_size};
+use stickler::chaos::units::{parse_duration, parse_size};
 use stickler::service::Service;
 
 fn duration(s: &str) -> Result<Duration, String> {

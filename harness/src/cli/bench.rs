@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use stickler::proxy::bench::{self, BenchOptions};
-use stickler::proxy::toxic::parse::parse_size;
+use stickler::chaos::units::parse_size;
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {

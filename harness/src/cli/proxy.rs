@@ -9,9 +9,9 @@ use clap::Args;
 use stickler::codec::Framing;
 use stickler::proxy::record::read_events;
 use stickler::proxy::toxic::parse::SYNTAX_HELP;
-use stickler::proxy::toxic::Direction;
+use stickler::chaos::Direction;
 use stickler::proxy::transcript::transcript_for;
-use stickler::proxy::{api, FastMode, Proxy, ProxyConfig, RecordSink, Schedule, ToxicSpec};
+use stickler::proxy::{api, FastMode, Proxy, ProxyConfig, RecordSink, PieceSchedule, ToxicSpec};
 
 #[derive(Debug, Args)]
 #[command(after_help = SYNTAX_HELP)]
@@ -89,7 +89,7 @@ async fn serve(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         }
         if let Some(path) = &args.replay {
             config.replay =
-                Some(Schedule::load(path).with_context(|| format!("reading {}", path.display()))?);
+                Some(PieceSchedule::load(path).with_context(|| format!("reading {}", path.display()))?);
         }
         let listener =
             stickler::proxy::bind(listen).with_context(|| format!("listening on {listen}"))?;

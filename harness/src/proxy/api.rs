@@ -36,7 +36,7 @@ use tokio_util::sync::CancellationToken;
 use super::api_model::{
     field_bool, field_str, parse_body, parse_object, ApiError, ApiProxy, ApiResult, ApiToxic,
 };
-use super::toxic::Direction;
+use crate::chaos::Direction;
 use super::{Proxy, ProxyConfig, ProxyHandle};
 
 struct Entry {

@@ -19,8 +19,8 @@ use tokio::time::Instant;
 
 use super::record::{Action, DatagramEvent, DatagramSink};
 use super::toxic::Stages;
-use crate::proxy::record::to_hex;
-use crate::proxy::toxic::Direction;
+use crate::chaos::sink::to_hex;
+use crate::chaos::Direction;
 
 /// A datagram on its way out.
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -44,8 +44,9 @@ use tokio_util::sync::CancellationToken;
 use super::lane::{Budget, Lane};
 use super::record::{Action, DatagramEvent, DatagramSink};
 use super::toxic::{Stages, UdpToxic, UdpToxicError};
-use crate::proxy::pipeline::rng_for;
-use crate::proxy::toxic::Direction;
+use crate::chaos::seed::{derive, Stream};
+use crate::chaos::Direction;
+use crate::chaos::timer::sleep_until_some;
 
 /// Default cap on client mappings.
 pub const DEFAULT_MAX_CLIENTS: usize = 1024;
@@ -295,7 +296,14 @@ async fn open_client(
             index,
             dir,
             shared.stages[dir as usize].clone(),
-            rng_for(shared.seed, index, dir as u64),
+            derive(
+                shared.seed,
+                Stream::Lane {
+                    conn: index,
+                    lane: dir as u64,
+                },
+            )
+            .rng(),
             shared.max_pending,
             shared.budget.clone(),
             shared.record.clone(),
@@ -372,7 +380,7 @@ async fn serve_client(
                     Err(e) => tracing::debug!(%client, error = %e, "upstream receive failed"),
                 }
             }
-            _ = sleep_until(deadline), if deadline.is_some() => {}
+            _ = sleep_until_some(deadline), if deadline.is_some() => {}
         }
         let now = Instant::now();
         for out in up.due(now) {
@@ -393,12 +401,6 @@ async fn serve_client(
     }
 }
 
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(t) => tokio::time::sleep_until(t).await,
-        None => std::future::pending().await,
-    }
-}
 
 /// A running UDP proxy.
 pub struct UdpProxyHandle {
