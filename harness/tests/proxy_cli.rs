@@ -10,8 +10,8 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use proxy_api_util::echo_server;
-use stickler::proxy::record::{read_events, PieceSchedule};
 use stickler::chaos::Direction;
+use stickler::proxy::record::{read_events, PieceSchedule};
 
 /// A free port on 127.0.0.1 (bound, then released for the child to take).
 fn free_addr() -> SocketAddr {

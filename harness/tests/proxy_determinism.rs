@@ -8,9 +8,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use proxy_util::*;
-use stickler::codec::length::LengthCodec;
-use stickler::proxy::record::{SchedPiece, PieceSchedule};
 use stickler::chaos::Direction;
+use stickler::codec::length::LengthCodec;
+use stickler::proxy::record::{PieceSchedule, SchedPiece};
 use stickler::proxy::transcript::transcript;
 use stickler::proxy::{PieceEvent, ProxyConfig, RecordSink, ToxicSpec};
 
@@ -112,7 +112,10 @@ async fn toxicity_zero_leaves_no_trace() {
         1,
     )
     .await;
-    let (sa, sb) = (PieceSchedule::from_events(&a), PieceSchedule::from_events(&b));
+    let (sa, sb) = (
+        PieceSchedule::from_events(&a),
+        PieceSchedule::from_events(&b),
+    );
     assert_eq!(
         lengths(&sa, 0, Direction::Up),
         lengths(&sb, 0, Direction::Up)

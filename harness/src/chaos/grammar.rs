@@ -128,7 +128,11 @@ mod tests {
             format!("{spec}: {e:?}")
         }
         fn build(p: &Parsed<'_>) -> Result<T, String> {
-            Ok(T(p.side, p.value.to_string(), p.option("o").map(String::from)))
+            Ok(T(
+                p.side,
+                p.value.to_string(),
+                p.option("o").map(String::from),
+            ))
         }
     }
 
@@ -140,7 +144,10 @@ mod tests {
             Ok(T(Side::Both, "1".into(), Some("x".into())))
         );
         for (bad, why) in [
-            ("sideways:t=1", "direction \\\"sideways\\\": use up, down or both"),
+            (
+                "sideways:t=1",
+                "direction \\\"sideways\\\": use up, down or both",
+            ),
             ("t", "\\\"t\\\" is not KEY=VALUE"),
             ("", "\\\"\\\" is not KEY=VALUE"),
             ("c=1", "no toxic type given"),

@@ -73,7 +73,10 @@ mod tests {
         assert_ne!(a, derive(2, Stream::Named("a")).seed);
         assert_ne!(a, derive(1, Stream::Named("b")).seed);
         // FNV-1a of "a" over the offset basis xor 1: pinned, committed cases depend on it.
-        assert_eq!(a, (0xcbf2_9ce4_8422_2325u64 ^ 1 ^ 0x61).wrapping_mul(0x0100_0000_01b3));
+        assert_eq!(
+            a,
+            (0xcbf2_9ce4_8422_2325u64 ^ 1 ^ 0x61).wrapping_mul(0x0100_0000_01b3)
+        );
     }
 
     #[test]

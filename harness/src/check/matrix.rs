@@ -6,6 +6,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::chaos::seed::{derive, Stream};
 use crate::codec::Framing;
 
 /// A named set of toxics, in the proxy's `--toxic` syntax.
@@ -204,6 +205,15 @@ pub fn select(cases: Vec<CaseId>, globs: &[String]) -> Result<Vec<CaseId>, globs
         .collect())
 }
 
+impl CaseId {
+    /// The case's own seed: the run seed mixed with the case ID
+    /// ([`Stream::Named`](crate::chaos::seed::Stream::Named)), so each case replays alone exactly
+    /// as it ran in the matrix.
+    pub fn seed(&self, run_seed: u64) -> u64 {
+        derive(run_seed, Stream::Named(&self.to_string())).seed
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,5 +229,10 @@ mod tests {
         let ids: Vec<_> = picked.iter().map(ToString::to_string).collect();
         assert_eq!(ids, ["struct/split-down/large", "struct/split-up/large"]);
         assert!("struct/nope/large".parse::<CaseId>().is_err());
+        assert_ne!(all[0].seed(1), all[0].seed(2));
+        assert_ne!(all[0].seed(1), all[1].seed(1));
+        // As committed in fixtures/cases/json_coalesce-down_pipelined.json.
+        let case: CaseId = "json/coalesce-down/pipelined".parse().unwrap();
+        assert_eq!(case.seed(1), 7989798529437101586);
     }
 }

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::proxy::record::{SchedPiece, PieceSchedule};
 use crate::chaos::Direction;
+use crate::proxy::record::{PieceSchedule, SchedPiece};
 use crate::proxy::PieceEvent;
 
 use super::matrix::CaseId;

@@ -11,7 +11,6 @@ use crate::proxy::{PieceEvent, Proxy, ProxyConfig, RecordSink, ToxicSpec};
 use crate::service::Service;
 
 use super::matrix::{profile, CaseId};
-use crate::chaos::seed::{derive, Stream};
 use super::verdict::{classify, Counts, Observed, Verdict};
 use super::workload::{expected_stream, steps, Step};
 use super::{CellResult, Failure};
@@ -19,8 +18,7 @@ use super::{CellResult, Failure};
 /// How cases are run.
 #[derive(Debug, Clone)]
 pub struct RunConfig {
-    /// The run seed; each case derives its own (the run seed mixed with the case ID, [`crate::chaos::seed`], so each case
-    /// replays alone exactly as it ran in the matrix).
+    /// The run seed; each case derives its own ([`CaseId::seed`]).
     pub seed: u64,
     /// Connections per case (each runs the workload once).
     pub connections: u64,
@@ -277,7 +275,7 @@ pub async fn run_case(
     upstream: SocketAddr,
     cfg: &RunConfig,
 ) -> std::io::Result<CaseRun> {
-    let seed = derive(cfg.seed, Stream::Named(&case.to_string())).seed;
+    let seed = case.seed(cfg.seed);
     let started = Instant::now();
     let steps = steps(case.workload, cfg.service, seed).ok_or_else(|| {
         std::io::Error::other(format!(

@@ -21,11 +21,11 @@ use tokio::time::Instant;
 use super::fastpath::{self, Pipe, Stop};
 use super::record::PieceEvent;
 use super::shared::Conn;
+use super::toxic::replay::{Replay, DEFAULT_HOLD_MAX};
+use super::toxic::{Piece, Teardown, Toxic, ToxicOutput, ToxicSpec};
 use crate::chaos::seed::{derive, Stream};
 use crate::chaos::sink::to_hex;
 use crate::chaos::timer::sleep_until_some;
-use super::toxic::replay::{Replay, DEFAULT_HOLD_MAX};
-use super::toxic::{Piece, Teardown, Toxic, ToxicOutput, ToxicSpec};
 use crate::chaos::Direction;
 
 /// What a direction may hold read but not yet written, before it stops reading: bytes plus
@@ -75,7 +75,13 @@ impl Pipeline {
     }
 
     /// Runs freshly read bytes through every toxic.
-    pub fn push(&mut self, now: Instant, data: Bytes, rng: &mut ChaCha20Rng, out: &mut ToxicOutput) {
+    pub fn push(
+        &mut self,
+        now: Instant,
+        data: Bytes,
+        rng: &mut ChaCha20Rng,
+        out: &mut ToxicOutput,
+    ) {
         let piece = Piece {
             data,
             at: now,
@@ -341,7 +347,6 @@ impl Dir<'_> {
         }
     }
 }
-
 
 fn lane_rng(seed: u64, conn: u64, lane: u64) -> ChaCha20Rng {
     derive(seed, Stream::Lane { conn, lane }).rng()

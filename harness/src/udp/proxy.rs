@@ -41,12 +41,12 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::lane::{Budget, Lane};
+use super::lane::{DatagramLane, HeldBytes};
 use super::record::{Action, DatagramEvent, DatagramSink};
 use super::toxic::{Stages, UdpToxic, UdpToxicError};
 use crate::chaos::seed::{derive, Stream};
-use crate::chaos::Direction;
 use crate::chaos::timer::sleep_until_some;
+use crate::chaos::Direction;
 
 /// Default cap on client mappings.
 pub const DEFAULT_MAX_CLIENTS: usize = 1024;
@@ -118,7 +118,7 @@ struct Shared {
     max_clients: usize,
     idle_timeout: Duration,
     max_pending: usize,
-    budget: Arc<Budget>,
+    budget: Arc<HeldBytes>,
     start: Instant,
     stats: Stats,
 }
@@ -180,7 +180,7 @@ impl UdpProxy {
             max_clients: config.max_clients.max(1),
             idle_timeout: config.idle_timeout.max(Duration::from_millis(1)),
             max_pending: config.max_pending.max(1),
-            budget: Arc::new(Budget {
+            budget: Arc::new(HeldBytes {
                 held: AtomicUsize::new(0),
                 limit: config.max_held_bytes,
             }),
@@ -292,7 +292,7 @@ async fn open_client(
     let last_seen = Arc::new(AtomicU64::new(shared.micros()));
     let token = cancel.child_token();
     let lanes = [Direction::Up, Direction::Down].map(|dir| {
-        Lane::new(
+        DatagramLane::new(
             index,
             dir,
             shared.stages[dir as usize].clone(),
@@ -343,7 +343,7 @@ async fn serve_client(
     client: SocketAddr,
     upstream: UdpSocket,
     mut rx: mpsc::Receiver<Vec<u8>>,
-    lanes: [Lane; 2],
+    lanes: [DatagramLane; 2],
     last_seen: Arc<AtomicU64>,
     cancel: CancellationToken,
 ) {
@@ -400,7 +400,6 @@ async fn serve_client(
         shared.budget.give(data.len());
     }
 }
-
 
 /// A running UDP proxy.
 pub struct UdpProxyHandle {

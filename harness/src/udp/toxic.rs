@@ -200,10 +200,7 @@ impl Vocabulary for UdpToxic {
                 UdpToxicKind::Truncate { len: len as usize }
             }
         };
-        Ok(UdpToxic {
-            side: p.side,
-            kind,
-        })
+        Ok(UdpToxic { side: p.side, kind })
     }
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 use rand_chacha::ChaCha20Rng;
 use tokio::time::Instant;
 
-use super::{ToxicOutput, Piece, Toxic, Teardown};
+use super::{Piece, Teardown, Toxic, ToxicOutput};
 
 /// Delays the close (the FIN, once everything before it is written) by `delay`.
 #[derive(Debug)]
@@ -49,7 +49,14 @@ impl Toxic for Timeout {
     fn name(&self) -> &'static str {
         "timeout"
     }
-    fn push(&mut self, _now: Instant, _piece: Piece, _rng: &mut ChaCha20Rng, _out: &mut ToxicOutput) {}
+    fn push(
+        &mut self,
+        _now: Instant,
+        _piece: Piece,
+        _rng: &mut ChaCha20Rng,
+        _out: &mut ToxicOutput,
+    ) {
+    }
     fn deadline(&self) -> Option<Instant> {
         self.fire_at
     }
@@ -109,7 +116,13 @@ impl Toxic for LimitData {
     fn name(&self) -> &'static str {
         "limit_data"
     }
-    fn push(&mut self, _now: Instant, mut piece: Piece, _rng: &mut ChaCha20Rng, out: &mut ToxicOutput) {
+    fn push(
+        &mut self,
+        _now: Instant,
+        mut piece: Piece,
+        _rng: &mut ChaCha20Rng,
+        out: &mut ToxicOutput,
+    ) {
         let len = piece.data.len() as u64;
         if len >= self.remaining {
             piece.data.truncate(self.remaining as usize);

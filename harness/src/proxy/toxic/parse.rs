@@ -216,7 +216,10 @@ mod tests {
             ("down:split=1..4,foo=1", "unknown option \"foo\" for split"),
             ("down:split=1..4,gap=1ms,gap=2ms", "\"gap\" given twice"),
             ("down:latency=1ms,toxicity=2", "toxicity out of range"),
-            ("down:latency=1ms,toxicity=x", "toxicity \"x\" is not a number"),
+            (
+                "down:latency=1ms,toxicity=x",
+                "toxicity \"x\" is not a number",
+            ),
             ("down:latency", "\"latency\" is not KEY=VALUE"),
             ("down:name=x", "no toxic type given"),
             ("", "is not KEY=VALUE"),

@@ -12,7 +12,7 @@ use bytes::BytesMut;
 use rand_chacha::ChaCha20Rng;
 use tokio::time::Instant;
 
-use super::{ToxicOutput, Piece, Toxic};
+use super::{Piece, Toxic, ToxicOutput};
 use crate::proxy::record::SchedPiece;
 
 /// How long a scheduled piece waits for its bytes before it is written short.

@@ -12,7 +12,7 @@ use rand::Rng;
 use rand_chacha::ChaCha20Rng;
 use tokio::time::Instant;
 
-use super::{ToxicOutput, Piece, Toxic};
+use super::{Piece, Toxic, ToxicOutput};
 
 /// Cuts the stream into pieces of `min..=max` bytes written `gap` apart.
 #[derive(Debug)]
