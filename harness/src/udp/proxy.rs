@@ -152,7 +152,8 @@ struct Entry {
     index: u64,
     /// Microseconds since the proxy's start of the client's last datagram.
     last_seen: Arc<AtomicU64>,
-    tx: mpsc::Sender<Vec<u8>>,
+    /// Datagrams from the client, with the time the listen socket received each.
+    tx: mpsc::Sender<(Instant, Vec<u8>)>,
     cancel: CancellationToken,
 }
 
@@ -213,6 +214,7 @@ async fn listen_loop(shared: Arc<Shared>, cancel: CancellationToken) {
             _ = sweep.tick() => expire(&shared, &mut clients),
             r = shared.listen.recv_from(&mut buf) => match r {
                 Ok((n, from)) => {
+                    let arrived = Instant::now();
                     let now = shared.micros();
                     if !clients.contains_key(&from) {
                         match open_client(&shared, from, &mut clients, &mut tasks, &cancel).await {
@@ -229,7 +231,7 @@ async fn listen_loop(shared: Arc<Shared>, cancel: CancellationToken) {
                         shared.overflow(entry.index, Direction::Up, n);
                         continue;
                     }
-                    if entry.tx.try_send(buf[..n].to_vec()).is_err() {
+                    if entry.tx.try_send((arrived, buf[..n].to_vec())).is_err() {
                         shared.budget.give(n);
                         shared.overflow(entry.index, Direction::Up, n);
                     }
@@ -342,7 +344,7 @@ async fn serve_client(
     index: u64,
     client: SocketAddr,
     upstream: UdpSocket,
-    mut rx: mpsc::Receiver<Vec<u8>>,
+    mut rx: mpsc::Receiver<(Instant, Vec<u8>)>,
     lanes: [DatagramLane; 2],
     last_seen: Arc<AtomicU64>,
     cancel: CancellationToken,
@@ -356,7 +358,8 @@ async fn serve_client(
         tokio::select! {
             _ = cancel.cancelled() => break,
             d = rx.recv() => match d {
-                Some(data) => up.accept(data, Instant::now()),
+                // Delays count from the arrival at the proxy, not from this task's wake-up.
+                Some((arrived, data)) => up.accept(data, arrived),
                 None => break,
             },
             r = upstream.readable() => {
@@ -396,7 +399,7 @@ async fn serve_client(
     }
     up.release_all();
     down.release_all();
-    while let Ok(data) = rx.try_recv() {
+    while let Ok((_, data)) = rx.try_recv() {
         shared.budget.give(data.len());
     }
 }
