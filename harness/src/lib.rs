@@ -4,6 +4,8 @@
 //! - [`codec`]: every framing's wire format, as resumable decoders and encoders (no IO).
 //! - [`service`]: what a request means (`cmd`, `upper`, `echo`).
 //! - [`peer`]: the reference servers and clients of every framing, and one way to start them.
+//! - [`chaos`]: the transport-neutral chaos core both proxies share: directions, the toxic
+//!   grammar, units, seeds, the recording sink and a microsecond timer.
 //! - [`proxy`]: the chaos proxy that splits, coalesces, delays and cuts TCP streams, seeded.
 //! - [`attack`]: the bad-input catalogue and mutation mode fired at a server, with a health probe.
 //! - [`check`]: the conformance harness: the measured verdict matrix, minimised repros, reports.
@@ -16,6 +18,7 @@
 //! escaping, progress bars and byte previews they are built from.
 
 pub mod attack;
+pub mod chaos;
 pub mod check;
 pub mod codec;
 pub mod latency;

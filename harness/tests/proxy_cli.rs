@@ -10,8 +10,8 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use proxy_api_util::echo_server;
-use stickler::proxy::record::{read_events, Schedule};
-use stickler::proxy::toxic::Direction;
+use stickler::chaos::Direction;
+use stickler::proxy::record::{read_events, PieceSchedule};
 
 /// A free port on 127.0.0.1 (bound, then released for the child to take).
 fn free_addr() -> SocketAddr {
@@ -85,7 +85,7 @@ fn echo_via(addr: SocketAddr, msg: &[u8]) -> Vec<u8> {
 
 /// Connection 1: connection 0 is `spawn`'s probe that waits for the listener.
 fn up_lengths(path: &Path) -> Vec<usize> {
-    let s = Schedule::load(path).unwrap();
+    let s = PieceSchedule::load(path).unwrap();
     s.pieces(1, Direction::Up)
         .unwrap()
         .iter()

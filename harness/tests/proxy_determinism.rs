@@ -8,9 +8,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use proxy_util::*;
+use stickler::chaos::Direction;
 use stickler::codec::length::LengthCodec;
-use stickler::proxy::record::{SchedPiece, Schedule};
-use stickler::proxy::toxic::Direction;
+use stickler::proxy::record::{PieceSchedule, SchedPiece};
 use stickler::proxy::transcript::transcript;
 use stickler::proxy::{PieceEvent, ProxyConfig, RecordSink, ToxicSpec};
 
@@ -19,7 +19,7 @@ use stickler::proxy::{PieceEvent, ProxyConfig, RecordSink, ToxicSpec};
 async fn run(
     toxics: &[&str],
     seed: u64,
-    replay: Option<Schedule>,
+    replay: Option<PieceSchedule>,
     data: &[u8],
     conns: usize,
 ) -> (Vec<PieceEvent>, Vec<Reads>) {
@@ -46,7 +46,7 @@ async fn run(
     (proxy.events(), reads)
 }
 
-fn lengths(s: &Schedule, conn: u64, dir: Direction) -> Vec<usize> {
+fn lengths(s: &PieceSchedule, conn: u64, dir: Direction) -> Vec<usize> {
     s.pieces(conn, dir)
         .unwrap_or(&[])
         .iter()
@@ -66,9 +66,9 @@ async fn same_seed_same_schedule_other_seed_differs() {
     let (b, _) = run(&toxics, 42, None, &data, 2).await;
     let (c, _) = run(&toxics, 43, None, &data, 2).await;
     let (sa, sb, sc) = (
-        Schedule::from_events(&a),
-        Schedule::from_events(&b),
-        Schedule::from_events(&c),
+        PieceSchedule::from_events(&a),
+        PieceSchedule::from_events(&b),
+        PieceSchedule::from_events(&c),
     );
     for conn in 0..2 {
         let la = lengths(&sa, conn, Direction::Up);
@@ -112,7 +112,10 @@ async fn toxicity_zero_leaves_no_trace() {
         1,
     )
     .await;
-    let (sa, sb) = (Schedule::from_events(&a), Schedule::from_events(&b));
+    let (sa, sb) = (
+        PieceSchedule::from_events(&a),
+        PieceSchedule::from_events(&b),
+    );
     assert_eq!(
         lengths(&sa, 0, Direction::Up),
         lengths(&sb, 0, Direction::Up)
@@ -126,15 +129,15 @@ async fn toxicity_zero_leaves_no_trace() {
 async fn a_recorded_schedule_replays_at_the_receiver() {
     let data = random_bytes(7, 400);
     let (events, reads) = run(&["up:split=1..20,gap=2ms"], 1, None, &data, 1).await;
-    let schedule = Schedule::from_events(&events);
+    let schedule = PieceSchedule::from_events(&events);
     let recorded = lengths(&schedule, 0, Direction::Up);
     assert_eq!(reads[0].bytes, data);
     // Replay with no toxic at all: the same pieces are written again…
     let json = schedule.to_json();
-    let schedule = Schedule::from_json(&json).unwrap();
+    let schedule = PieceSchedule::from_json(&json).unwrap();
     let (events2, reads2) = run(&[], 99, Some(schedule), &data, 1).await;
     assert_eq!(
-        lengths(&Schedule::from_events(&events2), 0, Direction::Up),
+        lengths(&PieceSchedule::from_events(&events2), 0, Direction::Up),
         recorded
     );
     assert!(events2
@@ -160,7 +163,7 @@ async fn a_recorded_schedule_replays_at_the_receiver() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hand_built_schedule_merges_and_passes_the_rest() {
     let data = random_bytes(8, 100);
-    let mut s = Schedule::default();
+    let mut s = PieceSchedule::default();
     let pieces = [10, 1, 1, 30]
         .map(|len| SchedPiece { len, gap_us: 3000 })
         .to_vec();
@@ -228,6 +231,6 @@ async fn recording_to_a_file_is_json_lines() {
         .collect();
     assert_eq!(up, [4, 4, 2]);
     assert!(events.iter().all(|e| e.data.is_none()));
-    let s = Schedule::load(&path).unwrap();
+    let s = PieceSchedule::load(&path).unwrap();
     assert_eq!(lengths(&s, 0, Direction::Up), [4, 4, 2]);
 }

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use stickler::proxy::toxic::Direction;
+use stickler::chaos::Direction;
 use stickler::udp::client::{UdpClient, UdpClientError};
 use stickler::udp::proxy::{UdpProxy, UdpProxyConfig, UdpProxyHandle};
 use stickler::udp::record::{Action, DatagramEvent, DatagramSink};
@@ -215,6 +215,53 @@ async fn delay_holds_each_datagram() {
         .find(|e| e.dir == Direction::Down)
         .unwrap();
     assert_eq!(sent.delay_us, 100_000);
+}
+
+/// One datagram's trip from `sender` through its proxy to `receiver`, as the receiver sees it.
+async fn trip(sender: &UdpSocket, receiver: &UdpSocket, i: usize) -> Duration {
+    let mut buf = [0u8; 64];
+    let t = Instant::now();
+    sender.send(&tag(i)).await.unwrap();
+    let (n, _) = within(receiver.recv_from(&mut buf)).await.unwrap();
+    let took = t.elapsed();
+    assert_eq!(untag(&buf[..n]), i);
+    took
+}
+
+fn median(mut d: Vec<Duration>) -> Duration {
+    d.sort();
+    d[d.len() / 2]
+}
+
+/// The delay runs on the microsecond timer: tokio's millisecond timer would make a 1 ms delay
+/// take 1 to 3 ms. The delay a datagram gets is its trip through a `delay=1ms` proxy less the
+/// trip through a proxy without toxics (loopback and the proxy's own work), the two taken in
+/// turn so that the machine's load weighs on both alike.
+#[tokio::test]
+async fn a_one_ms_delay_keeps_sub_millisecond_precision() {
+    let mut paths = Vec::new();
+    for toxics in [&[][..], &["up:delay=1ms"][..]] {
+        let receiver = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let p = proxy(receiver.local_addr().unwrap(), toxics, 1).await;
+        let sender = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        sender.connect(p.local_addr()).await.unwrap();
+        paths.push((p, sender, receiver));
+    }
+    let (mut plain, mut delayed) = (Vec::new(), Vec::new());
+    for i in 0..200usize {
+        plain.push(trip(&paths[0].1, &paths[0].2, i).await);
+        delayed.push(trip(&paths[1].1, &paths[1].2, i).await);
+    }
+    for (p, _, _) in &paths {
+        p.shutdown().await;
+    }
+    let (plain, delayed) = (median(plain), median(delayed));
+    let delay = delayed.saturating_sub(plain);
+    let off = delay.abs_diff(Duration::from_millis(1));
+    assert!(
+        off <= Duration::from_micros(150),
+        "a 1ms delay took {delay:?} ({off:?} off): median trip {delayed:?}, {plain:?} without it"
+    );
 }
 
 #[tokio::test]

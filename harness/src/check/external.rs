@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use tokio::io::AsyncReadExt;
 
+use crate::chaos::Direction;
 use crate::codec::json::md5_hex;
-use crate::proxy::toxic::Direction;
 
-use super::matrix::{case_seed, CaseId};
+use super::matrix::CaseId;
 use super::run::{show, start_proxy, transcript_lines, CaseRun, RunConfig};
 use super::verdict::{Counts, Verdict};
 use super::workload::{steps, Step};
@@ -201,7 +201,7 @@ pub async fn run_client_case(
     client: &ExternalClient,
     cfg: &RunConfig,
 ) -> std::io::Result<CaseRun> {
-    let seed = case_seed(cfg.seed, &case);
+    let seed = case.seed(cfg.seed);
     let started = Instant::now();
     let cmds: Vec<Vec<u8>> = match steps(case.workload, cfg.service, seed) {
         Some(steps) if steps.iter().all(|s| matches!(s, Step::Lockstep(_))) => steps

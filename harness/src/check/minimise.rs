@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::proxy::record::{SchedPiece, Schedule};
-use crate::proxy::toxic::Direction;
+use crate::chaos::Direction;
+use crate::proxy::record::{PieceSchedule, SchedPiece};
 use crate::proxy::PieceEvent;
 
 use super::matrix::CaseId;
@@ -38,7 +38,7 @@ pub struct CaseFile {
     pub pieces_after: usize,
     /// The piece boundaries to replay (connection 0 of a fresh proxy). A direction listed with no
     /// pieces passes bytes through untouched; the profile's shaping toxics never apply in replay.
-    pub schedule: Schedule,
+    pub schedule: PieceSchedule,
 }
 
 impl CaseFile {
@@ -90,7 +90,7 @@ impl Default for Budget {
     }
 }
 
-fn piece_count(s: &Schedule) -> usize {
+fn piece_count(s: &PieceSchedule) -> usize {
     s.streams.iter().map(|st| st.pieces.len()).sum()
 }
 
@@ -100,7 +100,7 @@ pub async fn replay_once(
     upstream: SocketAddr,
     cfg: &RunConfig,
     case_seed: u64,
-    schedule: &Schedule,
+    schedule: &PieceSchedule,
 ) -> std::io::Result<(Option<Verdict>, Vec<Outcome>)> {
     let steps = steps(case.workload, cfg.service, case_seed)
         .ok_or_else(|| std::io::Error::other("workload does not apply to this service"))?;
@@ -124,7 +124,7 @@ pub async fn replay_once(
 }
 
 /// The schedule of connection `conn` in `events`, renumbered as connection 0.
-pub fn schedule_of(events: &[PieceEvent], conn: u64) -> Schedule {
+pub fn schedule_of(events: &[PieceEvent], conn: u64) -> PieceSchedule {
     let mine: Vec<PieceEvent> = events
         .iter()
         .filter(|e| e.conn == conn)
@@ -133,13 +133,14 @@ pub fn schedule_of(events: &[PieceEvent], conn: u64) -> Schedule {
             ..e.clone()
         })
         .collect();
-    Schedule::from_events(&mine)
+    PieceSchedule::from_events(&mine)
 }
 
 /// A failure to reproduce: replays a schedule on a fresh connection and says whether the
 /// failure came back.
 pub trait Reproduce {
-    fn fails(&mut self, schedule: &Schedule) -> impl std::future::Future<Output = bool> + Send;
+    fn fails(&mut self, schedule: &PieceSchedule)
+        -> impl std::future::Future<Output = bool> + Send;
 }
 
 struct Search<R> {
@@ -151,7 +152,7 @@ struct Search<R> {
 
 impl<R: Reproduce> Search<R> {
     /// `None` once the budget is spent.
-    async fn fails(&mut self, s: &Schedule) -> Option<bool> {
+    async fn fails(&mut self, s: &PieceSchedule) -> Option<bool> {
         if self.attempts >= self.budget.attempts || self.started.elapsed() >= self.budget.time {
             return None;
         }
@@ -164,7 +165,11 @@ impl<R: Reproduce> Search<R> {
 /// shortest prefix of pieces per direction, then the fewest split points within it (bytes past
 /// the schedule pass as they come). Kept only when it fails on three more replays; else (or
 /// when `original` does not fail at all) `original` comes back.
-pub async fn shrink(original: &Schedule, budget: Budget, replay: impl Reproduce) -> Schedule {
+pub async fn shrink(
+    original: &PieceSchedule,
+    budget: Budget,
+    replay: impl Reproduce,
+) -> PieceSchedule {
     let mut search = Search {
         replay,
         budget,
@@ -227,7 +232,7 @@ struct CaseReplay<'a> {
 }
 
 impl Reproduce for CaseReplay<'_> {
-    fn fails(&mut self, s: &Schedule) -> impl std::future::Future<Output = bool> + Send {
+    fn fails(&mut self, s: &PieceSchedule) -> impl std::future::Future<Output = bool> + Send {
         let (case, upstream, cfg, seed, want) = (
             self.case,
             self.upstream,
@@ -242,7 +247,7 @@ impl Reproduce for CaseReplay<'_> {
     }
 }
 
-fn with_pieces(s: &Schedule, dir: Direction, pieces: Vec<SchedPiece>) -> Schedule {
+fn with_pieces(s: &PieceSchedule, dir: Direction, pieces: Vec<SchedPiece>) -> PieceSchedule {
     let mut s = s.clone();
     s.set(0, dir, pieces);
     s

@@ -6,11 +6,11 @@ use std::time::{Duration, Instant};
 
 use crate::codec::Framing;
 use crate::peer::client::{Client, ClientConfig, ClientError, Reply};
-use crate::proxy::record::Schedule;
+use crate::proxy::record::PieceSchedule;
 use crate::proxy::{PieceEvent, Proxy, ProxyConfig, RecordSink, ToxicSpec};
 use crate::service::Service;
 
-use super::matrix::{case_seed, profile, CaseId};
+use super::matrix::{profile, CaseId};
 use super::verdict::{classify, Counts, Observed, Verdict};
 use super::workload::{expected_stream, steps, Step};
 use super::{CellResult, Failure};
@@ -18,7 +18,7 @@ use super::{CellResult, Failure};
 /// How cases are run.
 #[derive(Debug, Clone)]
 pub struct RunConfig {
-    /// The run seed; each case derives its own ([`case_seed`]).
+    /// The run seed; each case derives its own ([`CaseId::seed`]).
     pub seed: u64,
     /// Connections per case (each runs the workload once).
     pub connections: u64,
@@ -249,7 +249,7 @@ pub async fn start_proxy(
     upstream: SocketAddr,
     case: &CaseId,
     seed: u64,
-    schedule: Option<Schedule>,
+    schedule: Option<PieceSchedule>,
 ) -> std::io::Result<(crate::proxy::ProxyHandle, RecordSink)> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let record = RecordSink::memory(true);
@@ -271,7 +271,7 @@ pub async fn run_case(
     upstream: SocketAddr,
     cfg: &RunConfig,
 ) -> std::io::Result<CaseRun> {
-    let seed = case_seed(cfg.seed, &case);
+    let seed = case.seed(cfg.seed);
     let started = Instant::now();
     let steps = steps(case.workload, cfg.service, seed).ok_or_else(|| {
         std::io::Error::other(format!(

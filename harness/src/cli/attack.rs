@@ -11,9 +11,9 @@ use anyhow::{bail, Context};
 use clap::Args;
 
 use stickler::attack::{self, mutate, report, AttackConfig, CaseResult};
+use stickler::chaos::units::{parse_duration, parse_size};
 use stickler::codec::framed::HeaderKind;
 use stickler::codec::Framing;
-use stickler::proxy::toxic::parse::{parse_duration, parse_size};
 use stickler::service::Service;
 
 fn duration(s: &str) -> Result<Duration, String> {

@@ -6,12 +6,12 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use clap::Args;
+use stickler::chaos::Direction;
 use stickler::codec::Framing;
 use stickler::proxy::record::read_events;
 use stickler::proxy::toxic::parse::SYNTAX_HELP;
-use stickler::proxy::toxic::Direction;
 use stickler::proxy::transcript::transcript_for;
-use stickler::proxy::{api, FastMode, Proxy, ProxyConfig, RecordSink, Schedule, ToxicSpec};
+use stickler::proxy::{api, FastMode, PieceSchedule, Proxy, ProxyConfig, RecordSink, ToxicSpec};
 
 #[derive(Debug, Args)]
 #[command(after_help = SYNTAX_HELP)]
@@ -88,8 +88,9 @@ async fn serve(args: ProxyArgs) -> anyhow::Result<ExitCode> {
             );
         }
         if let Some(path) = &args.replay {
-            config.replay =
-                Some(Schedule::load(path).with_context(|| format!("reading {}", path.display()))?);
+            config.replay = Some(
+                PieceSchedule::load(path).with_context(|| format!("reading {}", path.display()))?,
+            );
         }
         let listener =
             stickler::proxy::bind(listen).with_context(|| format!("listening on {listen}"))?;

@@ -33,7 +33,7 @@ use super::{CodecError, Part, DEFAULT_MAX_FRAME_LENGTH, DEFAULT_MAX_JSON_HEADER}
 
 /// Lowercase hex MD5 of `bytes`.
 pub fn md5_hex(bytes: &[u8]) -> String {
-    crate::present::hex(Md5::digest(bytes).as_slice())
+    super::hex(Md5::digest(bytes).as_slice())
 }
 
 /// Under which key an encoder writes the body size.

@@ -31,6 +31,17 @@ pub const DEFAULT_MAX_FRAME_LENGTH: usize = 8 << 20;
 /// Default largest JSON header: 64 KiB.
 pub const DEFAULT_MAX_JSON_HEADER: usize = 64 << 10;
 
+/// Lowercase hex of `bytes`, two digits per byte.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 15) as usize] as char);
+    }
+    s
+}
+
 /// The TCP framings stickler knows.
 #[derive(
     Debug,

@@ -13,10 +13,10 @@ use md5::{Digest, Md5};
 use serde_json::{Map, Value};
 use tokio_util::codec::Decoder;
 
+use super::hex;
 use super::json::{python_dumps, HeaderStage, JsonHeader};
 use super::length::LengthField;
 use super::{CodecError, Part, DEFAULT_MAX_JSON_HEADER};
-use crate::present::hex;
 
 /// Default largest upload: 1 GiB.
 pub const DEFAULT_MAX_FILE_SIZE: usize = 1 << 30;

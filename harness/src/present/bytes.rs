@@ -1,15 +1,6 @@
 //! Readable views of bytes: lowercase hex, and a short escaped preview.
 
-/// Lowercase hex of `bytes`, two digits per byte.
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[(b >> 4) as usize] as char);
-        s.push(DIGITS[(b & 15) as usize] as char);
-    }
-    s
-}
+pub use crate::codec::hex;
 
 /// The first `max` bytes as lossy UTF-8 with quotes, backslashes and control characters
 /// escaped as Rust would write them, and `…` when bytes were left off.

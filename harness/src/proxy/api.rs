@@ -36,8 +36,8 @@ use tokio_util::sync::CancellationToken;
 use super::api_model::{
     field_bool, field_str, parse_body, parse_object, ApiError, ApiProxy, ApiResult, ApiToxic,
 };
-use super::toxic::Direction;
 use super::{Proxy, ProxyConfig, ProxyHandle};
+use crate::chaos::Direction;
 
 struct Entry {
     upstream: String,

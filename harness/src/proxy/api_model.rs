@@ -24,7 +24,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
 
-use super::toxic::{Side, ToxicError, ToxicKind, ToxicSpec};
+use super::toxic::{ToxicError, ToxicKind, ToxicSpec};
+use crate::chaos::Side;
 
 /// A toxic as the API shows it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -1,7 +1,7 @@
 //! One proxied connection: dial the upstream, pump both directions at once, and end the way a
 //! toxic or a peer asked (FIN, or RST with SO_LINGER 0).
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,35 +10,12 @@ use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
 use super::pipeline::pump;
-use super::toxic::{Direction, Verdict};
-use super::Shared;
+use super::shared::{Conn, Shared};
+use super::toxic::Teardown;
+use crate::chaos::Direction;
 
 /// How long dialling the upstream may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-pub(crate) struct Conn {
-    pub index: u64,
-    pub shared: Arc<Shared>,
-    cancel: CancellationToken,
-    /// 0 open, 1 closing (FIN), 2 resetting (RST).
-    ending: AtomicU8,
-}
-
-impl Conn {
-    /// Ends the connection: both directions stop, both sockets close.
-    pub fn close(&self, v: Verdict) {
-        let code = match v {
-            Verdict::Close => 1,
-            Verdict::Reset => 2,
-        };
-        self.ending.fetch_max(code, Ordering::SeqCst);
-        self.cancel.cancel();
-    }
-
-    pub fn is_closing(&self) -> bool {
-        self.ending.load(Ordering::SeqCst) != 0
-    }
-}
 
 fn reset(s: &TcpStream) {
     let _ = SockRef::from(s).set_linger(Some(Duration::ZERO));
@@ -71,12 +48,7 @@ pub(crate) async fn serve(
         let _ = server.set_nodelay(true);
     }
     shared.active.fetch_add(1, Ordering::Relaxed);
-    let conn = Conn {
-        index,
-        shared: shared.clone(),
-        cancel,
-        ending: AtomicU8::new(0),
-    };
+    let conn = Conn::new(index, shared.clone(), cancel);
     tokio::select! {
         _ = async {
             tokio::join!(
@@ -84,9 +56,9 @@ pub(crate) async fn serve(
                 run(&conn, Direction::Down, &server, &client)
             )
         } => {}
-        _ = conn.cancel.cancelled() => {}
+        _ = conn.ended() => {}
     }
-    if conn.ending.load(Ordering::SeqCst) == 2 {
+    if conn.is_resetting() {
         reset(&client);
         reset(&server);
     }
@@ -102,6 +74,6 @@ async fn run(conn: &Conn, dir: Direction, src: &TcpStream, dst: &TcpStream) {
         if !conn.is_closing() {
             tracing::debug!(conn = conn.index, %dir, "connection reset: {e}");
         }
-        conn.close(Verdict::Reset);
+        conn.close(Teardown::Reset);
     }
 }

@@ -9,9 +9,9 @@
 //! Each direction of each connection runs a [`pipeline`] of [`toxic`]s; a direction with none
 //! takes the [`fastpath`] (splice on Linux). Connections are numbered 0, 1, 2… in accept order,
 //! and direction `d` of connection `i` draws from ChaCha20 seeded with `seed`, stream `4i + d`
-//! ([`pipeline::rng_for`]), so the same seed and the same bytes give the same pieces and delays.
-//! [`record`] keeps what was written and turns it into a [`Schedule`] to replay; [`transcript`]
-//! shows a recorded stream through a codec. [`api`] serves the toxiproxy HTTP API.
+//! ([`crate::chaos::seed`]), so the same seed and the same bytes give the same pieces and delays.
+//! [`record`] keeps what was written and turns it into a [`PieceSchedule`] to replay;
+//! [`transcript`] shows a recorded stream through a codec. [`api`] serves the toxiproxy HTTP API.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -33,7 +33,7 @@ mod conn;
 pub mod fastpath;
 pub mod pipeline;
 pub mod record;
-pub mod timer;
+mod shared;
 pub mod toxic;
 pub mod transcript;
 
@@ -49,8 +49,11 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub use fastpath::Mode as FastMode;
-pub use record::{PieceEvent, RecordSink, Schedule};
-pub use toxic::{Direction, ToxicError, ToxicKind, ToxicSpec};
+pub use record::{PieceEvent, PieceSchedule, RecordSink};
+pub use toxic::{ToxicError, ToxicKind, ToxicSpec};
+
+use crate::chaos::Direction;
+use shared::Shared;
 
 /// What a proxy does. [`ProxyConfig::new`] gives: no toxic, seed 0, no recording, no replay,
 /// TCP_NODELAY on (split pieces must leave as separate segments), copying fast path.
@@ -60,7 +63,7 @@ pub struct ProxyConfig {
     pub toxics: Vec<ToxicSpec>,
     pub seed: u64,
     pub record: Option<RecordSink>,
-    pub replay: Option<Schedule>,
+    pub replay: Option<PieceSchedule>,
     pub nodelay: bool,
     pub fast_mode: FastMode,
 }
@@ -76,29 +79,6 @@ impl ProxyConfig {
             nodelay: true,
             fast_mode: FastMode::Copy,
         }
-    }
-}
-
-/// State shared by a proxy's connections.
-pub(crate) struct Shared {
-    upstream: Mutex<SocketAddr>,
-    pub toxics: watch::Sender<Arc<Vec<ToxicSpec>>>,
-    pub seed: u64,
-    pub record: Option<RecordSink>,
-    pub replay: Option<Schedule>,
-    pub nodelay: bool,
-    pub fast_mode: FastMode,
-    pub start: Instant,
-    /// Bytes written, per direction (up, down).
-    pub bytes: [AtomicU64; 2],
-    pub accepted: AtomicU64,
-    pub active: AtomicU64,
-    pub refused: AtomicU64,
-}
-
-impl Shared {
-    pub fn upstream(&self) -> SocketAddr {
-        *self.upstream.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -246,11 +226,7 @@ impl ProxyHandle {
 
     /// Where new connections go (open ones stay where they are).
     pub fn set_upstream(&self, addr: SocketAddr) {
-        *self
-            .shared
-            .upstream
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = addr;
+        self.shared.set_upstream(addr);
     }
 
     pub fn toxics(&self) -> Vec<ToxicSpec> {

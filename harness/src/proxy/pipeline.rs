@@ -13,16 +13,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes};
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use rand_chacha::ChaCha20Rng;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use super::conn::Conn;
 use super::fastpath::{self, Pipe, Stop};
-use super::record::{to_hex, PieceEvent};
+use super::record::PieceEvent;
+use super::shared::Conn;
 use super::toxic::replay::{Replay, DEFAULT_HOLD_MAX};
-use super::toxic::{Direction, Out, Piece, Toxic, ToxicSpec, Verdict};
+use super::toxic::{Piece, Teardown, Toxic, ToxicOutput, ToxicSpec};
+use crate::chaos::seed::{derive, Stream};
+use crate::chaos::timer::sleep_until_some;
+use crate::chaos::Direction;
+use crate::codec::hex;
 
 /// What a direction may hold read but not yet written, before it stops reading: bytes plus
 /// [`PIECE_OVERHEAD`] per piece, so a split into 1-byte pieces stays bounded too. With one read
@@ -54,16 +58,16 @@ impl Pipeline {
         now: Instant,
         pieces: Vec<Piece>,
         rng: &mut ChaCha20Rng,
-        out: &mut Out,
+        out: &mut ToxicOutput,
     ) {
         let mut cur = pieces;
         for stage in &mut self.stages[from..] {
-            let mut o = Out::default();
+            let mut o = ToxicOutput::default();
             for p in cur.drain(..) {
                 stage.push(now, p, rng, &mut o);
             }
-            if let Some(v) = o.verdict {
-                out.verdict(v);
+            if let Some(v) = o.teardown {
+                out.teardown(v);
             }
             cur = o.pieces;
         }
@@ -71,7 +75,13 @@ impl Pipeline {
     }
 
     /// Runs freshly read bytes through every toxic.
-    pub fn push(&mut self, now: Instant, data: Bytes, rng: &mut ChaCha20Rng, out: &mut Out) {
+    pub fn push(
+        &mut self,
+        now: Instant,
+        data: Bytes,
+        rng: &mut ChaCha20Rng,
+        out: &mut ToxicOutput,
+    ) {
         let piece = Piece {
             data,
             at: now,
@@ -87,13 +97,13 @@ impl Pipeline {
     }
 
     /// Lets every toxic whose time came release what it holds.
-    pub fn poll(&mut self, now: Instant, rng: &mut ChaCha20Rng, out: &mut Out) {
+    pub fn poll(&mut self, now: Instant, rng: &mut ChaCha20Rng, out: &mut ToxicOutput) {
         for i in 0..self.stages.len() {
             if self.stages[i].deadline().is_some_and(|d| d <= now) {
-                let mut o = Out::default();
+                let mut o = ToxicOutput::default();
                 self.stages[i].poll(now, rng, &mut o);
-                if let Some(v) = o.verdict {
-                    out.verdict(v);
+                if let Some(v) = o.teardown {
+                    out.teardown(v);
                 }
                 self.feed(i + 1, now, o.pieces, rng, out);
             }
@@ -101,12 +111,12 @@ impl Pipeline {
     }
 
     /// Releases everything held (end of stream, or the pipeline is being replaced).
-    pub fn flush(&mut self, now: Instant, rng: &mut ChaCha20Rng, out: &mut Out) {
+    pub fn flush(&mut self, now: Instant, rng: &mut ChaCha20Rng, out: &mut ToxicOutput) {
         for i in 0..self.stages.len() {
-            let mut o = Out::default();
+            let mut o = ToxicOutput::default();
             self.stages[i].flush(now, &mut o);
-            if let Some(v) = o.verdict {
-                out.verdict(v);
+            if let Some(v) = o.teardown {
+                out.teardown(v);
             }
             self.feed(i + 1, now, o.pieces, rng, out);
         }
@@ -119,13 +129,6 @@ impl Pipeline {
             .max()
             .unwrap_or_default()
     }
-}
-
-/// The ChaCha stream of one connection and direction: `seed`, stream `4 * conn + k`.
-pub fn rng_for(seed: u64, conn: u64, k: u64) -> ChaCha20Rng {
-    let mut rng = ChaCha20Rng::seed_from_u64(seed);
-    rng.set_stream(conn.wrapping_mul(4).wrapping_add(k));
-    rng
 }
 
 /// State of one direction.
@@ -177,21 +180,21 @@ impl Dir<'_> {
         self.pipeline.is_empty() && self.replay.is_none() && self.conn.shared.record.is_none()
     }
 
-    fn take(&mut self, out: Out) -> Option<Verdict> {
+    fn take(&mut self, out: ToxicOutput) -> Option<Teardown> {
         for p in out.pieces {
             if !p.data.is_empty() {
                 self.queued += p.data.len() + PIECE_OVERHEAD;
                 self.queue.push_back(p);
             }
         }
-        out.verdict
+        out.teardown
     }
 
-    fn through(&mut self, now: Instant, data: Option<Bytes>, flush: bool) -> Option<Verdict> {
-        let mut out = Out::default();
+    fn through(&mut self, now: Instant, data: Option<Bytes>, flush: bool) -> Option<Teardown> {
+        let mut out = ToxicOutput::default();
         let mut staged = Vec::new();
         if let Some(r) = self.replay.as_mut() {
-            let mut o = Out::default();
+            let mut o = ToxicOutput::default();
             if let Some(d) = data.clone() {
                 r.push(
                     now,
@@ -265,7 +268,7 @@ impl Dir<'_> {
                         .last_write
                         .map_or(0, |l| now.duration_since(l).as_micros() as u64),
                     toxic: p.toxic.to_string(),
-                    data: sink.with_bytes().then(|| to_hex(&p.data)),
+                    data: sink.with_bytes().then(|| hex(&p.data)),
                 });
             }
             self.offset += p.data.len() as u64;
@@ -275,7 +278,7 @@ impl Dir<'_> {
     }
 
     /// The toxic path, until end of stream (written out, `Stop::Eof`), a toxic list change
-    /// that leaves nothing for this path to do (`Stop::Interrupted`), or a verdict.
+    /// that leaves nothing for this path to do (`Stop::Interrupted`), or a teardown.
     async fn slow(
         &mut self,
         watch: &mut tokio::sync::watch::Receiver<Arc<Vec<ToxicSpec>>>,
@@ -290,7 +293,7 @@ impl Dir<'_> {
             self.write_due().await?;
             if (eof || closing) && self.queue.is_empty() && self.deadline().is_none() {
                 if closing {
-                    self.conn.close(Verdict::Close);
+                    self.conn.close(Teardown::Close);
                     return Ok(Stop::Eof);
                 }
                 let delay = self.pipeline.close_delay();
@@ -301,7 +304,7 @@ impl Dir<'_> {
             }
             let reading = !eof && !closing && self.queued < QUEUE_CAP;
             let wake = self.deadline();
-            let verdict = tokio::select! {
+            let teardown = tokio::select! {
                 biased;
                 r = watch.changed(), if !eof && !closing => {
                     let now = Instant::now();
@@ -331,26 +334,22 @@ impl Dir<'_> {
                         Err(e) => return Err(e),
                     }
                 }
-                _ = sleep_until(wake), if wake.is_some() => self.through(Instant::now(), None, false),
+                _ = sleep_until_some(wake), if wake.is_some() => self.through(Instant::now(), None, false),
             };
-            match verdict {
-                Some(Verdict::Reset) => {
-                    self.conn.close(Verdict::Reset);
+            match teardown {
+                Some(Teardown::Reset) => {
+                    self.conn.close(Teardown::Reset);
                     return Ok(Stop::Eof);
                 }
-                Some(Verdict::Close) => closing = true,
+                Some(Teardown::Close) => closing = true,
                 None => {}
             }
         }
     }
 }
 
-async fn sleep_until(t: Option<Instant>) {
-    match t {
-        // To the microsecond: tokio's own timer would round every deadline up to whole ms.
-        Some(t) => super::timer::sleep_until(t).await,
-        None => std::future::pending().await,
-    }
+fn lane_rng(seed: u64, conn: u64, lane: u64) -> ChaCha20Rng {
+    derive(seed, Stream::Lane { conn, lane }).rng()
 }
 
 /// Moves one direction until its end of stream, then half-closes `dst` (so a client's
@@ -373,8 +372,8 @@ pub(crate) async fn pump(
         dir,
         src,
         dst,
-        rng: rng_for(shared.seed, conn.index, dir as u64),
-        roll_rng: rng_for(shared.seed, conn.index, 2 + dir as u64),
+        rng: lane_rng(shared.seed, conn.index, dir as u64),
+        roll_rng: lane_rng(shared.seed, conn.index, 2 + dir as u64),
         rolls: HashMap::new(),
         replay,
         pipeline: Pipeline::default(),

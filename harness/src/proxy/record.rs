@@ -2,26 +2,27 @@
 //!
 //! Every piece written is one [`PieceEvent`] (connection, direction, offset, length, time, the
 //! toxic that shaped it, and optionally the bytes), kept in memory or written as JSON lines.
-//! [`Schedule::from_events`] turns events into the piece lengths and gaps per connection and
+//! [`PieceSchedule::from_events`] turns events into the piece lengths and gaps per connection and
 //! direction; a proxy given that schedule writes exactly those piece boundaries again. A schedule
 //! is plain data, easy to build and edit by hand:
 //!
 //! ```
-//! use stickler::proxy::record::{Schedule, SchedPiece};
-//! use stickler::proxy::toxic::Direction;
-//! let mut s = Schedule::default();
+//! use stickler::proxy::record::{PieceSchedule, SchedPiece};
+//! use stickler::chaos::Direction;
+//! let mut s = PieceSchedule::default();
 //! s.set(0, Direction::Down, [3, 1, 4].map(SchedPiece::len).to_vec());
 //! s.merge_adjacent(0, Direction::Down, 0); // pieces are now 4, 4
 //! assert_eq!(s.pieces(0, Direction::Down).unwrap().iter().map(|p| p.len).collect::<Vec<_>>(), [4, 4]);
 //! ```
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
-use super::toxic::Direction;
+use crate::chaos::Direction;
+
+#[cfg(test)]
+use crate::codec::hex;
 
 /// One piece the proxy wrote.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -57,92 +58,8 @@ impl PieceEvent {
     }
 }
 
-pub(crate) fn to_hex(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(HEX[(b >> 4) as usize] as char);
-        s.push(HEX[(b & 15) as usize] as char);
-    }
-    s
-}
-
-#[derive(Debug)]
-enum Target<E> {
-    Memory(Vec<E>),
-    File(BufWriter<File>),
-}
-
-/// Where events go: memory (read back with [`Sink::events`]) or a JSON-lines file.
-/// Clones share the same target. The TCP proxy records [`PieceEvent`]s ([`RecordSink`]); the
-/// UDP proxy records its datagram events in the same kind of sink.
-#[derive(Debug)]
-pub struct Sink<E> {
-    target: Arc<Mutex<Target<E>>>,
-    with_bytes: bool,
-}
-
-impl<E> Clone for Sink<E> {
-    fn clone(&self) -> Self {
-        Sink {
-            target: self.target.clone(),
-            with_bytes: self.with_bytes,
-        }
-    }
-}
-
 /// The TCP proxy's recording: one [`PieceEvent`] per piece written.
-pub type RecordSink = Sink<PieceEvent>;
-
-impl<E: serde::Serialize + Clone> Sink<E> {
-    pub fn memory(with_bytes: bool) -> Sink<E> {
-        Sink {
-            target: Arc::new(Mutex::new(Target::Memory(Vec::new()))),
-            with_bytes,
-        }
-    }
-
-    /// Creates (truncates) `path`; one JSON object per line.
-    pub fn file(path: &Path, with_bytes: bool) -> io::Result<Sink<E>> {
-        let f = File::create(path)?;
-        Ok(Sink {
-            target: Arc::new(Mutex::new(Target::File(BufWriter::new(f)))),
-            with_bytes,
-        })
-    }
-
-    pub fn with_bytes(&self) -> bool {
-        self.with_bytes
-    }
-
-    pub(crate) fn push(&self, event: E) {
-        let mut t = self.target.lock().unwrap_or_else(|e| e.into_inner());
-        match &mut *t {
-            Target::Memory(v) => v.push(event),
-            Target::File(w) => {
-                let line = serde_json::to_string(&event).expect("event serializes");
-                if let Err(e) = writeln!(w, "{line}") {
-                    tracing::warn!("recording failed: {e}");
-                }
-            }
-        }
-    }
-
-    /// Events so far (empty for a file sink).
-    pub fn events(&self) -> Vec<E> {
-        match &*self.target.lock().unwrap_or_else(|e| e.into_inner()) {
-            Target::Memory(v) => v.clone(),
-            Target::File(_) => Vec::new(),
-        }
-    }
-
-    pub fn flush(&self) -> io::Result<()> {
-        match &mut *self.target.lock().unwrap_or_else(|e| e.into_inner()) {
-            Target::Memory(_) => Ok(()),
-            Target::File(w) => w.flush(),
-        }
-    }
-}
+pub type RecordSink = crate::chaos::Sink<PieceEvent>;
 
 /// Reads a JSON-lines recording.
 pub fn read_events(path: &Path) -> Result<Vec<PieceEvent>, RecordError> {
@@ -194,13 +111,13 @@ pub struct Stream {
 
 /// Piece boundaries (and gaps) per connection and direction, to replay.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Schedule {
+pub struct PieceSchedule {
     pub streams: Vec<Stream>,
 }
 
-impl Schedule {
+impl PieceSchedule {
     /// The pieces written, in order, per connection and direction. Events need not be sorted.
-    pub fn from_events(events: &[PieceEvent]) -> Schedule {
+    pub fn from_events(events: &[PieceEvent]) -> PieceSchedule {
         let mut by: BTreeMap<(u64, Direction), Vec<&PieceEvent>> = BTreeMap::new();
         for e in events {
             by.entry((e.conn, e.dir)).or_default().push(e);
@@ -222,7 +139,7 @@ impl Schedule {
                 }
             })
             .collect();
-        Schedule { streams }
+        PieceSchedule { streams }
     }
 
     pub fn pieces(&self, conn: u64, dir: Direction) -> Option<&[SchedPiece]> {
@@ -286,16 +203,16 @@ impl Schedule {
         serde_json::to_string_pretty(self).expect("schedule serializes")
     }
 
-    pub fn from_json(text: &str) -> Result<Schedule, RecordError> {
+    pub fn from_json(text: &str) -> Result<PieceSchedule, RecordError> {
         serde_json::from_str(text).map_err(|e| RecordError::BadSchedule(e.to_string()))
     }
 
     /// Reads a schedule file: a schedule in JSON, or a JSON-lines recording.
-    pub fn load(path: &Path) -> Result<Schedule, RecordError> {
+    pub fn load(path: &Path) -> Result<PieceSchedule, RecordError> {
         let text = std::fs::read_to_string(path)?;
-        match Schedule::from_json(&text) {
+        match PieceSchedule::from_json(&text) {
             Ok(s) => Ok(s),
-            Err(_) => Ok(Schedule::from_events(&read_events(path)?)),
+            Err(_) => Ok(PieceSchedule::from_events(&read_events(path)?)),
         }
     }
 }
@@ -306,7 +223,7 @@ mod tests {
 
     #[test]
     fn edit_a_schedule() {
-        let mut s = Schedule::default();
+        let mut s = PieceSchedule::default();
         s.set(
             1,
             Direction::Down,
@@ -324,8 +241,8 @@ mod tests {
             .map(|p| p.len)
             .collect();
         assert_eq!(lens, [3, 4]);
-        assert_eq!(Schedule::from_json(&s.to_json()).unwrap(), s);
-        assert!(Schedule::from_json("{").is_err());
+        assert_eq!(PieceSchedule::from_json(&s.to_json()).unwrap(), s);
+        assert!(PieceSchedule::from_json("{").is_err());
     }
 
     #[test]
@@ -338,7 +255,7 @@ mod tests {
             t_us: 0,
             gap_us: 0,
             toxic: "none".into(),
-            data: Some(to_hex(b"\x00\xffa")),
+            data: Some(hex(b"\x00\xffa")),
         };
         assert_eq!(e.bytes().unwrap(), b"\x00\xffa");
     }

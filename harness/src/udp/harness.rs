@@ -41,6 +41,7 @@ use super::toxic::UdpToxic;
 pub use super::verdict::DatagramVerdict;
 use super::verdict::{classify, Arrived, DatagramCounts, Expected};
 use super::UdpService;
+use crate::chaos::seed::{derive, Stream};
 
 /// A chaos profile of the UDP matrix.
 #[derive(Debug, Clone, Copy)]
@@ -246,16 +247,6 @@ pub enum UdpMatrixError {
     },
 }
 
-/// The seed of one cell: the run seed mixed with the cell ID (FNV-1a).
-pub fn cell_seed(seed: u64, id: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ seed;
-    for b in id.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
-}
-
 /// Measures every cell.
 pub async fn run_udp_matrix(config: &UdpMatrixConfig) -> Result<UdpReport, UdpMatrixError> {
     let start = Instant::now();
@@ -311,7 +302,7 @@ async fn run_cell(
         reason,
     };
     let started = Instant::now();
-    let seed = cell_seed(config.seed, &id);
+    let seed = derive(config.seed, Stream::Named(&id)).seed;
     let local: SocketAddr = ([127, 0, 0, 1], 0).into();
     let server_socket = UdpSocket::bind(local)
         .await

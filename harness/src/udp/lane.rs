@@ -19,12 +19,12 @@ use tokio::time::Instant;
 
 use super::record::{Action, DatagramEvent, DatagramSink};
 use super::toxic::Stages;
-use crate::present::hex;
-use crate::proxy::toxic::Direction;
+use crate::chaos::Direction;
+use crate::codec::hex;
 
 /// A datagram on its way out.
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct Out {
+pub(crate) struct OutgoingDatagram {
     pub seq: u64,
     pub copy: u8,
     pub data: Vec<u8>,
@@ -34,12 +34,12 @@ pub(crate) struct Out {
 
 /// Bytes held inside the proxy, against a limit shared by every lane.
 #[derive(Debug)]
-pub(crate) struct Budget {
+pub(crate) struct HeldBytes {
     pub held: AtomicUsize,
     pub limit: usize,
 }
 
-impl Budget {
+impl HeldBytes {
     /// Reserves `n` bytes; false (nothing reserved) when that would pass the limit.
     pub fn take(&self, n: usize) -> bool {
         let mut cur = self.held.load(Ordering::Relaxed);
@@ -61,7 +61,7 @@ impl Budget {
     }
 }
 
-pub(crate) struct Lane {
+pub(crate) struct DatagramLane {
     client: u64,
     dir: Direction,
     stages: Stages,
@@ -69,17 +69,17 @@ pub(crate) struct Lane {
     seq: u64,
     burst_left: u32,
     /// The reorder window: (when held, datagram).
-    held: Vec<(Instant, Out)>,
+    held: Vec<(Instant, OutgoingDatagram)>,
     /// Delayed datagrams by (due, order of scheduling).
-    pending: BinaryHeap<Reverse<(Instant, u64, Out)>>,
+    pending: BinaryHeap<Reverse<(Instant, u64, OutgoingDatagram)>>,
     order: u64,
     max_pending: usize,
-    budget: Arc<Budget>,
+    budget: Arc<HeldBytes>,
     record: Option<DatagramSink>,
     start: Instant,
 }
 
-impl Lane {
+impl DatagramLane {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         client: u64,
@@ -87,11 +87,11 @@ impl Lane {
         stages: Stages,
         rng: ChaCha20Rng,
         max_pending: usize,
-        budget: Arc<Budget>,
+        budget: Arc<HeldBytes>,
         record: Option<DatagramSink>,
         start: Instant,
-    ) -> Lane {
-        Lane {
+    ) -> DatagramLane {
+        DatagramLane {
             client,
             dir,
             stages,
@@ -108,7 +108,7 @@ impl Lane {
         }
     }
 
-    fn event(&self, seq: u64, action: Action, data: &[u8], out: Option<&Out>) {
+    fn event(&self, seq: u64, action: Action, data: &[u8], out: Option<&OutgoingDatagram>) {
         let Some(sink) = &self.record else { return };
         sink.push(DatagramEvent {
             client: self.client,
@@ -156,7 +156,7 @@ impl Lane {
             Some(p) => self.rng.gen_bool(p),
             None => false,
         };
-        let mut copies = vec![Out {
+        let mut copies = vec![OutgoingDatagram {
             seq,
             copy: 0,
             data,
@@ -166,7 +166,7 @@ impl Lane {
         if dup {
             if self.budget.take(copies[0].data.len()) {
                 let data = copies[0].data.clone();
-                copies.push(Out {
+                copies.push(OutgoingDatagram {
                     seq,
                     copy: 1,
                     data,
@@ -192,7 +192,7 @@ impl Lane {
         }
     }
 
-    fn schedule(&mut self, mut out: Out, now: Instant) {
+    fn schedule(&mut self, mut out: OutgoingDatagram, now: Instant) {
         let delay = match self.stages.delay {
             Some((delay, jitter)) => {
                 let base = delay.as_micros() as i64;
@@ -228,10 +228,10 @@ impl Lane {
     }
 
     /// The datagrams due by `now`, in order; their bytes leave the budget.
-    pub fn due(&mut self, now: Instant) -> Vec<Out> {
+    pub fn due(&mut self, now: Instant) -> Vec<OutgoingDatagram> {
         if let Some((_, hold)) = self.stages.reorder {
             if self.held.iter().any(|(t, _)| *t + hold <= now) {
-                let mut all: Vec<Out> = self.held.drain(..).map(|(_, o)| o).collect();
+                let mut all: Vec<OutgoingDatagram> = self.held.drain(..).map(|(_, o)| o).collect();
                 all.shuffle(&mut self.rng);
                 for out in all {
                     self.schedule(out, now);

@@ -41,11 +41,12 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::lane::{Budget, Lane};
+use super::lane::{DatagramLane, HeldBytes};
 use super::record::{Action, DatagramEvent, DatagramSink};
 use super::toxic::{Stages, UdpToxic, UdpToxicError};
-use crate::proxy::pipeline::rng_for;
-use crate::proxy::toxic::Direction;
+use crate::chaos::seed::{derive, Stream};
+use crate::chaos::timer::sleep_until_some;
+use crate::chaos::Direction;
 
 /// Default cap on client mappings.
 pub const DEFAULT_MAX_CLIENTS: usize = 1024;
@@ -117,7 +118,7 @@ struct Shared {
     max_clients: usize,
     idle_timeout: Duration,
     max_pending: usize,
-    budget: Arc<Budget>,
+    budget: Arc<HeldBytes>,
     start: Instant,
     stats: Stats,
 }
@@ -151,7 +152,8 @@ struct Entry {
     index: u64,
     /// Microseconds since the proxy's start of the client's last datagram.
     last_seen: Arc<AtomicU64>,
-    tx: mpsc::Sender<Vec<u8>>,
+    /// Datagrams from the client, with the time the listen socket received each.
+    tx: mpsc::Sender<(Instant, Vec<u8>)>,
     cancel: CancellationToken,
 }
 
@@ -179,7 +181,7 @@ impl UdpProxy {
             max_clients: config.max_clients.max(1),
             idle_timeout: config.idle_timeout.max(Duration::from_millis(1)),
             max_pending: config.max_pending.max(1),
-            budget: Arc::new(Budget {
+            budget: Arc::new(HeldBytes {
                 held: AtomicUsize::new(0),
                 limit: config.max_held_bytes,
             }),
@@ -212,6 +214,7 @@ async fn listen_loop(shared: Arc<Shared>, cancel: CancellationToken) {
             _ = sweep.tick() => expire(&shared, &mut clients),
             r = shared.listen.recv_from(&mut buf) => match r {
                 Ok((n, from)) => {
+                    let arrived = Instant::now();
                     let now = shared.micros();
                     if !clients.contains_key(&from) {
                         match open_client(&shared, from, &mut clients, &mut tasks, &cancel).await {
@@ -228,7 +231,7 @@ async fn listen_loop(shared: Arc<Shared>, cancel: CancellationToken) {
                         shared.overflow(entry.index, Direction::Up, n);
                         continue;
                     }
-                    if entry.tx.try_send(buf[..n].to_vec()).is_err() {
+                    if entry.tx.try_send((arrived, buf[..n].to_vec())).is_err() {
                         shared.budget.give(n);
                         shared.overflow(entry.index, Direction::Up, n);
                     }
@@ -291,11 +294,18 @@ async fn open_client(
     let last_seen = Arc::new(AtomicU64::new(shared.micros()));
     let token = cancel.child_token();
     let lanes = [Direction::Up, Direction::Down].map(|dir| {
-        Lane::new(
+        DatagramLane::new(
             index,
             dir,
             shared.stages[dir as usize].clone(),
-            rng_for(shared.seed, index, dir as u64),
+            derive(
+                shared.seed,
+                Stream::Lane {
+                    conn: index,
+                    lane: dir as u64,
+                },
+            )
+            .rng(),
             shared.max_pending,
             shared.budget.clone(),
             shared.record.clone(),
@@ -334,8 +344,8 @@ async fn serve_client(
     index: u64,
     client: SocketAddr,
     upstream: UdpSocket,
-    mut rx: mpsc::Receiver<Vec<u8>>,
-    lanes: [Lane; 2],
+    mut rx: mpsc::Receiver<(Instant, Vec<u8>)>,
+    lanes: [DatagramLane; 2],
     last_seen: Arc<AtomicU64>,
     cancel: CancellationToken,
 ) {
@@ -348,7 +358,8 @@ async fn serve_client(
         tokio::select! {
             _ = cancel.cancelled() => break,
             d = rx.recv() => match d {
-                Some(data) => up.accept(data, Instant::now()),
+                // Delays count from the arrival at the proxy, not from this task's wake-up.
+                Some((arrived, data)) => up.accept(data, arrived),
                 None => break,
             },
             r = upstream.readable() => {
@@ -372,7 +383,7 @@ async fn serve_client(
                     Err(e) => tracing::debug!(%client, error = %e, "upstream receive failed"),
                 }
             }
-            _ = sleep_until(deadline), if deadline.is_some() => {}
+            _ = sleep_until_some(deadline), if deadline.is_some() => {}
         }
         let now = Instant::now();
         for out in up.due(now) {
@@ -388,15 +399,8 @@ async fn serve_client(
     }
     up.release_all();
     down.release_all();
-    while let Ok(data) = rx.try_recv() {
+    while let Ok((_, data)) = rx.try_recv() {
         shared.budget.give(data.len());
-    }
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(t) => tokio::time::sleep_until(t).await,
-        None => std::future::pending().await,
     }
 }
 

@@ -5,7 +5,7 @@
 //! event names the datagram it came from, so the order of `send` events shows reordering, two
 //! sends of one `seq` a duplication, and a `drop` event a loss.
 
-use crate::proxy::toxic::Direction;
+use crate::chaos::Direction;
 
 /// What happened to a datagram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -46,4 +46,4 @@ pub struct DatagramEvent {
 }
 
 /// Where datagram events go: memory or a JSON-lines file (the TCP proxy's kind of sink).
-pub type DatagramSink = crate::proxy::record::Sink<DatagramEvent>;
+pub type DatagramSink = crate::chaos::Sink<DatagramEvent>;

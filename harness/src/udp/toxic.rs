@@ -1,4 +1,5 @@
-//! The UDP proxy's toxics: what may happen to a datagram, and their command-line syntax.
+//! The UDP proxy's toxics: what may happen to a datagram, and their command-line syntax (the UDP
+//! proxy's vocabulary of the one toxic grammar, [`crate::chaos::grammar`]).
 //!
 //! ```text
 //! [DIR:]TYPE=VALUE[,KEY=VALUE]
@@ -25,8 +26,9 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::proxy::toxic::parse::{parse_duration, parse_size};
-use crate::proxy::toxic::{Direction, Side};
+use crate::chaos::grammar::{self, GrammarError, Parsed, Vocabulary};
+use crate::chaos::units::{parse_duration, parse_size};
+use crate::chaos::{Direction, Side};
 
 use super::MAX_DATAGRAM;
 
@@ -107,50 +109,47 @@ fn duration(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
-impl FromStr for UdpToxic {
-    type Err = UdpToxicError;
+/// The UDP toxic types, and the options each takes.
+pub const UDP_TYPES: &[(&str, &[&str])] = &[
+    ("drop", &["burst"]),
+    ("dup", &[]),
+    ("reorder", &["hold"]),
+    ("delay", &["jitter"]),
+    ("truncate", &[]),
+];
 
-    fn from_str(spec: &str) -> Result<UdpToxic, UdpToxicError> {
-        let err = |reason: String| UdpToxicError::Syntax {
+/// The UDP proxy's toxics as a vocabulary of the toxic grammar.
+impl Vocabulary for UdpToxic {
+    type Error = UdpToxicError;
+    const COMMON: &'static [&'static str] = &[];
+
+    fn options(ty: &str) -> Option<&'static [&'static str]> {
+        UDP_TYPES.iter().find(|(t, _)| *t == ty).map(|(_, o)| *o)
+    }
+
+    fn grammar_error(spec: &str, e: GrammarError) -> UdpToxicError {
+        let reason = match e {
+            GrammarError::Syntax(reason) => reason,
+            GrammarError::UnknownType(ty) => {
+                let known: Vec<&str> = UDP_TYPES.iter().map(|(t, _)| *t).collect();
+                format!("unknown type {ty:?} ({})", known.join(", "))
+            }
+        };
+        UdpToxicError::Syntax {
             spec: spec.to_string(),
             reason,
-        };
-        let (side, rest) = match spec.split_once(':') {
-            Some(("up", r)) => (Side::Up, r),
-            Some(("down", r)) => (Side::Down, r),
-            Some(("both", r)) => (Side::Both, r),
-            Some((d, _)) => return Err(err(format!("direction {d:?} is not up, down or both"))),
-            None => (Side::Down, spec),
-        };
-        let mut pairs = Vec::new();
-        for part in rest.split(',') {
-            let Some((k, v)) = part.split_once('=') else {
-                return Err(err(format!("{part:?} is not KEY=VALUE")));
-            };
-            pairs.push((k.trim(), v.trim()));
         }
-        let (kind_name, value) = pairs[0];
-        let options = &pairs[1..];
-        let allowed: &[&str] = match kind_name {
-            "drop" => &["burst"],
-            "reorder" => &["hold"],
-            "delay" => &["jitter"],
-            "dup" | "truncate" => &[],
-            other => {
-                return Err(err(format!(
-                    "unknown type {other:?} (drop, dup, reorder, delay, truncate)"
-                )))
-            }
+    }
+
+    fn build(p: &Parsed<'_>) -> Result<UdpToxic, UdpToxicError> {
+        let err = |reason: String| UdpToxicError::Syntax {
+            spec: p.spec.to_string(),
+            reason,
         };
-        for (k, _) in options {
-            if !allowed.contains(k) {
-                return Err(err(format!("{kind_name} takes no option {k:?}")));
-            }
-        }
-        let option = |name: &str| options.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
-        let kind = match kind_name {
+        let value = p.value;
+        let kind = match p.ty {
             "drop" => {
-                let burst = match option("burst") {
+                let burst = match p.option("burst") {
                     None => 1,
                     Some(b) => b
                         .parse::<u32>()
@@ -174,7 +173,8 @@ impl FromStr for UdpToxic {
                     .ok_or_else(|| {
                         err(format!("window {value:?} is not 1..={MAX_REORDER_WINDOW}"))
                     })?;
-                let hold = option("hold")
+                let hold = p
+                    .option("hold")
                     .map(duration)
                     .transpose()
                     .map_err(err)?
@@ -183,7 +183,8 @@ impl FromStr for UdpToxic {
             }
             "delay" => UdpToxicKind::Delay {
                 delay: duration(value).map_err(err)?,
-                jitter: option("jitter")
+                jitter: p
+                    .option("jitter")
                     .map(duration)
                     .transpose()
                     .map_err(err)?
@@ -191,7 +192,7 @@ impl FromStr for UdpToxic {
             },
             _ => {
                 let len = parse_size(value).map_err(err)?;
-                if len as usize > MAX_DATAGRAM {
+                if len > MAX_DATAGRAM as u64 {
                     return Err(err(format!(
                         "{len} is over the largest datagram ({MAX_DATAGRAM})"
                     )));
@@ -199,7 +200,15 @@ impl FromStr for UdpToxic {
                 UdpToxicKind::Truncate { len: len as usize }
             }
         };
-        Ok(UdpToxic { side, kind })
+        Ok(UdpToxic { side: p.side, kind })
+    }
+}
+
+impl FromStr for UdpToxic {
+    type Err = UdpToxicError;
+
+    fn from_str(spec: &str) -> Result<UdpToxic, UdpToxicError> {
+        grammar::parse(spec)
     }
 }
 
@@ -288,6 +297,7 @@ mod tests {
             "nope=1",
             "drop",
             "delay=100s",
+            "drop=0.1,burst=2,burst=3",
         ] {
             assert!(bad.parse::<UdpToxic>().is_err(), "{bad} accepted");
         }

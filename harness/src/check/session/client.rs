@@ -140,7 +140,7 @@ async fn reference(
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let proxy = crate::proxy::Proxy::start(listener, crate::proxy::ProxyConfig::new(server.addr));
     let moved = || {
-        crate::proxy::toxic::Direction::BOTH
+        crate::chaos::Direction::BOTH
             .iter()
             .map(|d| proxy.bytes(*d))
             .sum()

@@ -23,8 +23,9 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::proxy::record::Schedule;
-use crate::proxy::toxic::Direction;
+use crate::chaos::seed::{derive, Stream};
+use crate::chaos::Direction;
+use crate::proxy::record::PieceSchedule;
 use crate::proxy::{Proxy, ProxyConfig, RecordSink};
 
 use super::matrix::{profile, Profile, PROFILES};
@@ -464,8 +465,8 @@ impl CellProxy {
         profile: &SessionProfile,
         cfg: &SessionConfig,
     ) -> std::io::Result<CellProxy> {
-        let seed =
-            crate::udp::harness::cell_seed(cfg.seed, &format!("session/{c}/{}", profile.name()));
+        let id = format!("session/{c}/{}", profile.name());
+        let seed = derive(cfg.seed, Stream::Named(&id)).seed;
         let mut rng = ChaCha20Rng::seed_from_u64(seed);
         let runs = plan(profile, conv, down, cfg, &mut rng);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -479,7 +480,7 @@ impl CellProxy {
             }
             SessionProfile::Cut(dir) => {
                 let lens = cut_lens(*dir, conv, down);
-                let mut schedule = Schedule::default();
+                let mut schedule = PieceSchedule::default();
                 for (i, cut) in runs.iter().enumerate() {
                     if let Some(cut) = cut {
                         schedule.set(i as u64, *dir, cut::pieces(&lens, cut, cfg.cut_gap));

@@ -5,7 +5,7 @@ use std::time::Duration;
 use rand_chacha::ChaCha20Rng;
 use tokio::time::Instant;
 
-use super::{Out, Piece, Toxic, Verdict};
+use super::{Piece, Teardown, Toxic, ToxicOutput};
 
 /// Delays the close (the FIN, once everything before it is written) by `delay`.
 #[derive(Debug)]
@@ -23,7 +23,7 @@ impl Toxic for SlowClose {
     fn name(&self) -> &'static str {
         "slow_close"
     }
-    fn push(&mut self, _now: Instant, piece: Piece, _rng: &mut ChaCha20Rng, out: &mut Out) {
+    fn push(&mut self, _now: Instant, piece: Piece, _rng: &mut ChaCha20Rng, out: &mut ToxicOutput) {
         out.pieces.push(piece);
     }
     fn close_delay(&self) -> Duration {
@@ -49,14 +49,21 @@ impl Toxic for Timeout {
     fn name(&self) -> &'static str {
         "timeout"
     }
-    fn push(&mut self, _now: Instant, _piece: Piece, _rng: &mut ChaCha20Rng, _out: &mut Out) {}
+    fn push(
+        &mut self,
+        _now: Instant,
+        _piece: Piece,
+        _rng: &mut ChaCha20Rng,
+        _out: &mut ToxicOutput,
+    ) {
+    }
     fn deadline(&self) -> Option<Instant> {
         self.fire_at
     }
-    fn poll(&mut self, now: Instant, _rng: &mut ChaCha20Rng, out: &mut Out) {
+    fn poll(&mut self, now: Instant, _rng: &mut ChaCha20Rng, out: &mut ToxicOutput) {
         if self.fire_at.is_some_and(|t| t <= now) {
             self.fire_at = None;
-            out.verdict(Verdict::Close);
+            out.teardown(Teardown::Close);
         }
     }
 }
@@ -79,16 +86,16 @@ impl Toxic for ResetPeer {
     fn name(&self) -> &'static str {
         "reset_peer"
     }
-    fn push(&mut self, _now: Instant, piece: Piece, _rng: &mut ChaCha20Rng, out: &mut Out) {
+    fn push(&mut self, _now: Instant, piece: Piece, _rng: &mut ChaCha20Rng, out: &mut ToxicOutput) {
         out.pieces.push(piece);
     }
     fn deadline(&self) -> Option<Instant> {
         self.fire_at
     }
-    fn poll(&mut self, now: Instant, _rng: &mut ChaCha20Rng, out: &mut Out) {
+    fn poll(&mut self, now: Instant, _rng: &mut ChaCha20Rng, out: &mut ToxicOutput) {
         if self.fire_at.is_some_and(|t| t <= now) {
             self.fire_at = None;
-            out.verdict(Verdict::Reset);
+            out.teardown(Teardown::Reset);
         }
     }
 }
@@ -109,7 +116,13 @@ impl Toxic for LimitData {
     fn name(&self) -> &'static str {
         "limit_data"
     }
-    fn push(&mut self, _now: Instant, mut piece: Piece, _rng: &mut ChaCha20Rng, out: &mut Out) {
+    fn push(
+        &mut self,
+        _now: Instant,
+        mut piece: Piece,
+        _rng: &mut ChaCha20Rng,
+        out: &mut ToxicOutput,
+    ) {
         let len = piece.data.len() as u64;
         if len >= self.remaining {
             piece.data.truncate(self.remaining as usize);
@@ -117,7 +130,7 @@ impl Toxic for LimitData {
             if !piece.data.is_empty() {
                 out.pieces.push(piece);
             }
-            out.verdict(Verdict::Close);
+            out.teardown(Teardown::Close);
         } else {
             self.remaining -= len;
             out.pieces.push(piece);

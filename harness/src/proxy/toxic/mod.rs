@@ -22,67 +22,8 @@ use bytes::Bytes;
 use rand_chacha::ChaCha20Rng;
 use tokio::time::Instant;
 
-/// Which way bytes travel: `up` = client → server, `down` = server → client.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Direction {
-    Up,
-    Down,
-}
-
-impl Direction {
-    pub const BOTH: [Direction; 2] = [Direction::Up, Direction::Down];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Direction::Up => "up",
-            Direction::Down => "down",
-        }
-    }
-
-    /// toxiproxy's word for the direction (`upstream` / `downstream`).
-    pub fn stream(self) -> &'static str {
-        match self {
-            Direction::Up => "upstream",
-            Direction::Down => "downstream",
-        }
-    }
-}
-
-impl std::fmt::Display for Direction {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// The directions a toxic applies to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Side {
-    Up,
-    Down,
-    Both,
-}
-
-impl Side {
-    pub fn applies_to(self, d: Direction) -> bool {
-        matches!(
-            (self, d),
-            (Side::Both, _) | (Side::Up, Direction::Up) | (Side::Down, Direction::Down)
-        )
-    }
-}
-
-impl From<Direction> for Side {
-    fn from(d: Direction) -> Side {
-        match d {
-            Direction::Up => Side::Up,
-            Direction::Down => Side::Down,
-        }
-    }
-}
+/// The directions, from the chaos core (kept here for the toxics' users).
+pub use crate::chaos::{Direction, Side};
 
 /// Bytes on their way through a pipeline, and the earliest time they may be written.
 #[derive(Debug, Clone)]
@@ -98,23 +39,24 @@ pub struct Piece {
 
 /// What a toxic asks of the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Verdict {
+pub enum Teardown {
     /// Write what is already through, then close both sides (FIN).
     Close,
     /// Close both sides at once with RST (SO_LINGER 0).
     Reset,
 }
 
-/// What a toxic produced: pieces for the next stage, and perhaps a verdict.
+/// What a toxic produced: pieces for the next stage, and perhaps a teardown.
 #[derive(Debug, Default)]
-pub struct Out {
+pub struct ToxicOutput {
     pub pieces: Vec<Piece>,
-    pub verdict: Option<Verdict>,
+    pub teardown: Option<Teardown>,
 }
 
-impl Out {
-    pub fn verdict(&mut self, v: Verdict) {
-        self.verdict = self.verdict.max(Some(v));
+impl ToxicOutput {
+    /// Asks for `v`; of two asks, a reset wins over a close.
+    pub fn teardown(&mut self, v: Teardown) {
+        self.teardown = self.teardown.max(Some(v));
     }
 }
 
@@ -125,12 +67,12 @@ impl Out {
 /// (end of stream, or the toxic list changed).
 pub trait Toxic: Send + std::fmt::Debug {
     fn name(&self) -> &'static str;
-    fn push(&mut self, now: Instant, piece: Piece, rng: &mut ChaCha20Rng, out: &mut Out);
+    fn push(&mut self, now: Instant, piece: Piece, rng: &mut ChaCha20Rng, out: &mut ToxicOutput);
     fn deadline(&self) -> Option<Instant> {
         None
     }
-    fn poll(&mut self, _now: Instant, _rng: &mut ChaCha20Rng, _out: &mut Out) {}
-    fn flush(&mut self, _now: Instant, _out: &mut Out) {}
+    fn poll(&mut self, _now: Instant, _rng: &mut ChaCha20Rng, _out: &mut ToxicOutput) {}
+    fn flush(&mut self, _now: Instant, _out: &mut ToxicOutput) {}
     /// How long to wait, after the stream ended and everything was written, before closing.
     fn close_delay(&self) -> Duration {
         Duration::ZERO
@@ -140,7 +82,7 @@ pub trait Toxic: Send + std::fmt::Debug {
 /// Largest `max` of a split, and `max bytes` of a coalesce: what one connection may hold.
 pub const MAX_HOLD_BYTES: usize = 4 << 20;
 /// Largest time attribute (latency, jitter, window, gap, delays): one hour.
-pub const MAX_DURATION: Duration = Duration::from_secs(3600);
+pub use crate::chaos::units::MAX_DURATION;
 
 /// A toxic's kind and parameters.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -270,7 +212,8 @@ impl ToxicKind {
 /// `toxicity`. The command-line form is described in [`parse`]:
 ///
 /// ```
-/// use stickler::proxy::toxic::{Direction, ToxicKind, ToxicSpec};
+/// use stickler::chaos::Direction;
+/// use stickler::proxy::toxic::{ToxicKind, ToxicSpec};
 /// let t: ToxicSpec = "down:split=1..16,gap=1ms".parse().unwrap();
 /// assert!(t.side.applies_to(Direction::Down));
 /// assert!(matches!(t.kind, ToxicKind::Split { min: 1, max: 16, .. }));
@@ -286,13 +229,8 @@ pub struct ToxicSpec {
 impl ToxicSpec {
     /// A toxic with toxicity 1 and the default name (`TYPE_SIDE`, e.g. `split_down`).
     pub fn new(side: Side, kind: ToxicKind) -> ToxicSpec {
-        let side_name = match side {
-            Side::Up => "up",
-            Side::Down => "down",
-            Side::Both => "both",
-        };
         ToxicSpec {
-            name: format!("{}_{side_name}", kind.type_name()),
+            name: format!("{}_{}", kind.type_name(), side.name()),
             side,
             toxicity: 1.0,
             kind,
@@ -312,7 +250,7 @@ impl ToxicSpec {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ToxicError {
-    #[error("unknown toxic type {0:?} (known: split, coalesce, latency, bandwidth, slow_close, timeout, reset_peer, limit_data, slicer)")]
+    #[error("unknown toxic type {0:?} (known: {known})", known = parse::type_names())]
     UnknownType(String),
     #[error("{what} out of range: {detail}")]
     OutOfRange { what: &'static str, detail: String },

@@ -1,4 +1,5 @@
-//! The command-line syntax of a toxic.
+//! The command-line syntax of a TCP toxic: the TCP proxy's vocabulary of the one toxic grammar
+//! ([`crate::chaos::grammar`]).
 //!
 //! ```text
 //! [DIR:]TYPE=VALUE[,KEY=VALUE]...
@@ -31,7 +32,9 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use super::{Side, ToxicError, ToxicKind, ToxicSpec};
+use super::{ToxicError, ToxicKind, ToxicSpec};
+use crate::chaos::grammar::{self, GrammarError, Parsed, Vocabulary};
+use crate::chaos::units::{parse_duration, parse_size, parse_usize};
 
 /// The syntax, for `--help`.
 pub const SYNTAX_HELP: &str = "\
@@ -53,112 +56,51 @@ Examples: down:split=1..16,gap=1ms  up:coalesce=10ms,max=64k  both:latency=5ms,j
 /// Default `max` of a coalesce.
 pub const DEFAULT_COALESCE_MAX: usize = 64 << 10;
 
-fn syntax(spec: &str, reason: impl Into<String>) -> ToxicError {
-    ToxicError::Syntax {
-        spec: spec.to_string(),
-        reason: reason.into(),
+/// The toxic types of the command line, and the options each takes.
+pub const TYPES: &[(&str, &[&str])] = &[
+    ("split", &["gap"]),
+    ("coalesce", &["max"]),
+    ("latency", &["jitter"]),
+    ("bandwidth", &[]),
+    ("slow_close", &[]),
+    ("timeout", &[]),
+    ("reset_peer", &[]),
+    ("limit_data", &[]),
+    ("slicer", &["variation", "gap"]),
+];
+
+/// The type names, comma-separated, as the unknown-type error lists them.
+pub fn type_names() -> String {
+    TYPES.iter().map(|(t, _)| *t).collect::<Vec<_>>().join(", ")
+}
+
+/// The TCP proxy's toxics as a vocabulary of the toxic grammar.
+impl Vocabulary for ToxicSpec {
+    type Error = ToxicError;
+    const COMMON: &'static [&'static str] = &["toxicity", "name"];
+
+    fn options(ty: &str) -> Option<&'static [&'static str]> {
+        TYPES.iter().find(|(t, _)| *t == ty).map(|(_, o)| *o)
     }
-}
 
-/// `250us`, `10ms`, `2s`, `1.5ms`; a bare number is milliseconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (num, unit) = match s.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
-        Some(i) => s.split_at(i),
-        None => (s, "ms"),
-    };
-    let value: f64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration (e.g. 250us, 10ms, 2s)"))?;
-    let scale = match unit {
-        "us" | "µs" => 1e-6,
-        "ms" => 1e-3,
-        "s" => 1.0,
-        _ => return Err(format!("unknown unit {unit:?} in {s:?} (use us, ms or s)")),
-    };
-    let secs = value * scale;
-    if !secs.is_finite() || secs > super::MAX_DURATION.as_secs_f64() {
-        return Err(format!(
-            "{s:?} is over the limit of {:?}",
-            super::MAX_DURATION
-        ));
+    fn grammar_error(spec: &str, e: GrammarError) -> ToxicError {
+        match e {
+            GrammarError::Syntax(reason) => syntax(spec, reason),
+            GrammarError::UnknownType(ty) => ToxicError::UnknownType(ty),
+        }
     }
-    Ok(Duration::from_secs_f64(secs))
-}
 
-/// `512`, `64k`, `1m`, `1g` (k = 1024).
-pub fn parse_size(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    let (num, mult) = match s.chars().last().map(|c| c.to_ascii_lowercase()) {
-        Some('k') => (&s[..s.len() - 1], 1u64 << 10),
-        Some('m') => (&s[..s.len() - 1], 1 << 20),
-        Some('g') => (&s[..s.len() - 1], 1 << 30),
-        _ => (s, 1),
-    };
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a size (e.g. 512, 64k, 1m)"))?;
-    n.checked_mul(mult)
-        .ok_or_else(|| format!("{s:?} is too large"))
-}
-
-fn parse_usize(s: &str) -> Result<usize, String> {
-    let n = parse_size(s)?;
-    usize::try_from(n).map_err(|_| format!("{s:?} is too large"))
-}
-
-impl FromStr for ToxicSpec {
-    type Err = ToxicError;
-
-    fn from_str(spec: &str) -> Result<ToxicSpec, ToxicError> {
-        let (side, rest) = match spec.split_once(':') {
-            Some(("up", r)) => (Side::Up, r),
-            Some(("down", r)) => (Side::Down, r),
-            Some(("both", r)) => (Side::Both, r),
-            Some((d, _)) => {
-                return Err(syntax(
-                    spec,
-                    format!("direction {d:?}: use up, down or both"),
-                ))
-            }
-            None => (Side::Down, spec),
-        };
-        let mut kind_kv: Option<(&str, &str)> = None;
-        let mut opts: Vec<(&str, &str)> = Vec::new();
-        for part in rest.split(',') {
-            let (k, v) = part
-                .split_once('=')
-                .ok_or_else(|| syntax(spec, format!("{part:?} is not KEY=VALUE")))?;
-            let (k, v) = (k.trim(), v.trim());
-            if kind_kv.is_none() && !matches!(k, "toxicity" | "name") {
-                kind_kv = Some((k, v));
-            } else {
-                opts.push((k, v));
-            }
-        }
-        let (ty, value) = kind_kv.ok_or_else(|| syntax(spec, "no toxic type given"))?;
-        let mut name = None;
-        let mut toxicity = 1.0;
-        let mut take = |key: &str| -> Option<&str> {
-            let i = opts.iter().position(|(k, _)| *k == key)?;
-            Some(opts.remove(i).1)
-        };
-        if let Some(t) = take("toxicity") {
-            toxicity = t
-                .parse::<f64>()
-                .map_err(|_| syntax(spec, format!("toxicity {t:?} is not a number")))?;
-        }
-        if let Some(n) = take("name") {
-            name = Some(n.to_string());
-        }
-        let e = |r: String| syntax(spec, r);
-        let dur_opt = |v: Option<&str>| -> Result<Duration, ToxicError> {
-            v.map(parse_duration)
+    fn build(p: &Parsed<'_>) -> Result<ToxicSpec, ToxicError> {
+        let e = |r: String| syntax(p.spec, r);
+        let dur_opt = |key: &str| -> Result<Duration, ToxicError> {
+            p.option(key)
+                .map(parse_duration)
                 .transpose()
                 .map(|d| d.unwrap_or(Duration::ZERO))
                 .map_err(e)
         };
-        let kind = match ty {
+        let value = p.value;
+        let kind = match p.ty {
             "split" => {
                 let (min, max) = match value.split_once("..") {
                     Some((a, b)) => (parse_usize(a).map_err(e)?, parse_usize(b).map_err(e)?),
@@ -167,23 +109,25 @@ impl FromStr for ToxicSpec {
                         (n, n)
                     }
                 };
-                let gap = dur_opt(take("gap"))?;
-                ToxicKind::Split { min, max, gap }
+                ToxicKind::Split {
+                    min,
+                    max,
+                    gap: dur_opt("gap")?,
+                }
             }
             "slicer" => {
                 let avg = parse_usize(value).map_err(e)?;
-                let var = take("variation").map(parse_usize).transpose().map_err(e)?;
-                let var = var.unwrap_or(0);
-                let gap = dur_opt(take("gap"))?;
+                let var = p.option("variation").map(parse_usize).transpose();
+                let var = var.map_err(e)?.unwrap_or(0);
                 ToxicKind::Split {
                     min: avg.saturating_sub(var).max(1),
                     max: avg.saturating_add(var),
-                    gap,
+                    gap: dur_opt("gap")?,
                 }
             }
             "coalesce" => {
                 let window = parse_duration(value).map_err(e)?;
-                let max = take("max").map(parse_usize).transpose().map_err(e)?;
+                let max = p.option("max").map(parse_usize).transpose().map_err(e)?;
                 ToxicKind::Coalesce {
                     window,
                     max: max.unwrap_or(DEFAULT_COALESCE_MAX),
@@ -191,7 +135,7 @@ impl FromStr for ToxicSpec {
             }
             "latency" => ToxicKind::Latency {
                 latency: parse_duration(value).map_err(e)?,
-                jitter: dur_opt(take("jitter"))?,
+                jitter: dur_opt("jitter")?,
             },
             "bandwidth" => ToxicKind::Bandwidth {
                 rate: value
@@ -212,33 +156,39 @@ impl FromStr for ToxicSpec {
             },
             other => return Err(ToxicError::UnknownType(other.to_string())),
         };
-        if let Some((k, _)) = opts.first() {
-            return Err(syntax(spec, format!("unknown option {k:?} for {ty}")));
+        let mut t = ToxicSpec::new(p.side, kind);
+        if let Some(v) = p.option("toxicity") {
+            t.toxicity = v
+                .parse::<f64>()
+                .map_err(|_| e(format!("toxicity {v:?} is not a number")))?;
         }
-        let mut t = ToxicSpec::new(side, kind);
-        t.toxicity = toxicity;
-        if let Some(n) = name {
-            t.name = n;
+        if let Some(n) = p.option("name") {
+            t.name = n.to_string();
         }
         t.validate()?;
         Ok(t)
     }
 }
 
+fn syntax(spec: &str, reason: impl Into<String>) -> ToxicError {
+    ToxicError::Syntax {
+        spec: spec.to_string(),
+        reason: reason.into(),
+    }
+}
+
+impl FromStr for ToxicSpec {
+    type Err = ToxicError;
+
+    fn from_str(spec: &str) -> Result<ToxicSpec, ToxicError> {
+        grammar::parse(spec)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_and_sizes() {
-        assert_eq!(parse_duration("250us").unwrap(), Duration::from_micros(250));
-        assert_eq!(parse_duration("10").unwrap(), Duration::from_millis(10));
-        assert_eq!(parse_duration("2s").unwrap(), Duration::from_secs(2));
-        assert!(parse_duration("5h").is_err());
-        assert!(parse_duration("99999999s").is_err());
-        assert_eq!(parse_size("64k").unwrap(), 65536);
-        assert!(parse_size("99999999999999999999").is_err());
-    }
+    use crate::chaos::Side;
 
     #[test]
     fn specs() {
@@ -255,18 +205,27 @@ mod tests {
                 max: 1024
             }
         );
-        for bad in [
-            "sideways:split=1",
-            "down:explode=1",
-            "down:bandwidth=0",
-            "down:coalesce=1ms,max=1g",
-            "down:split=5..2",
-            "down:split=1..4,foo=1",
-            "down:latency=1ms,toxicity=2",
-            "down:latency",
-            "",
+        let t: ToxicSpec = "both:toxicity=0.5,latency=1ms".parse().unwrap();
+        assert_eq!((t.side, t.toxicity), (Side::Both, 0.5));
+        for (bad, says) in [
+            ("sideways:split=1", "direction \"sideways\""),
+            ("down:explode=1", "unknown toxic type \"explode\""),
+            ("down:bandwidth=0", "bandwidth rate out of range"),
+            ("down:coalesce=1ms,max=1g", "coalesce max out of range"),
+            ("down:split=5..2", "split size out of range"),
+            ("down:split=1..4,foo=1", "unknown option \"foo\" for split"),
+            ("down:split=1..4,gap=1ms,gap=2ms", "\"gap\" given twice"),
+            ("down:latency=1ms,toxicity=2", "toxicity out of range"),
+            (
+                "down:latency=1ms,toxicity=x",
+                "toxicity \"x\" is not a number",
+            ),
+            ("down:latency", "\"latency\" is not KEY=VALUE"),
+            ("down:name=x", "no toxic type given"),
+            ("", "is not KEY=VALUE"),
         ] {
-            assert!(bad.parse::<ToxicSpec>().is_err(), "{bad}");
+            let e = bad.parse::<ToxicSpec>().unwrap_err().to_string();
+            assert!(e.contains(says), "{bad}: {e}");
         }
     }
 }

@@ -1,5 +1,5 @@
 //! Replays recorded piece boundaries: the stage that stands in for the shaping toxics of a
-//! connection and direction that a [`Schedule`](crate::proxy::record::Schedule) covers.
+//! connection and direction that a [`PieceSchedule`](crate::proxy::record::PieceSchedule) covers.
 //!
 //! Each scheduled piece is written once all its bytes arrived, and no sooner than its gap after
 //! the previous piece. A piece whose bytes do not all come within `hold_max` is written short
@@ -12,7 +12,7 @@ use bytes::BytesMut;
 use rand_chacha::ChaCha20Rng;
 use tokio::time::Instant;
 
-use super::{Out, Piece, Toxic};
+use super::{Piece, Toxic, ToxicOutput};
 use crate::proxy::record::SchedPiece;
 
 /// How long a scheduled piece waits for its bytes before it is written short.
@@ -42,7 +42,7 @@ impl Replay {
         arrival: Instant,
         gap_us: u64,
         toxic: &'static str,
-        out: &mut Out,
+        out: &mut ToxicOutput,
     ) {
         out.pieces.push(Piece {
             data: self.held.split_to(len).freeze(),
@@ -52,7 +52,7 @@ impl Replay {
         });
     }
 
-    fn drain(&mut self, arrival: Instant, out: &mut Out) {
+    fn drain(&mut self, arrival: Instant, out: &mut ToxicOutput) {
         while let Some(p) = self.pieces.front().copied() {
             if self.held.len() < p.len {
                 return;
@@ -71,7 +71,7 @@ impl Toxic for Replay {
         "replay"
     }
 
-    fn push(&mut self, now: Instant, piece: Piece, _rng: &mut ChaCha20Rng, out: &mut Out) {
+    fn push(&mut self, now: Instant, piece: Piece, _rng: &mut ChaCha20Rng, out: &mut ToxicOutput) {
         let arrival = now.max(piece.at);
         if self.held.is_empty() {
             self.held_at = arrival;
@@ -84,7 +84,7 @@ impl Toxic for Replay {
         (!self.held.is_empty()).then(|| self.held_at + self.hold_max)
     }
 
-    fn poll(&mut self, now: Instant, _rng: &mut ChaCha20Rng, out: &mut Out) {
+    fn poll(&mut self, now: Instant, _rng: &mut ChaCha20Rng, out: &mut ToxicOutput) {
         if self.deadline().is_some_and(|d| d <= now) {
             let len = self.held.len();
             let gap = match self.pieces.front_mut() {
@@ -102,7 +102,7 @@ impl Toxic for Replay {
         }
     }
 
-    fn flush(&mut self, now: Instant, out: &mut Out) {
+    fn flush(&mut self, now: Instant, out: &mut ToxicOutput) {
         if !self.held.is_empty() {
             let len = self.held.len();
             self.emit(len, now, 0, "replay", out);

@@ -12,7 +12,7 @@ use rand::Rng;
 use rand_chacha::ChaCha20Rng;
 use tokio::time::Instant;
 
-use super::{Out, Piece, Toxic};
+use super::{Piece, Toxic, ToxicOutput};
 
 /// Cuts the stream into pieces of `min..=max` bytes written `gap` apart.
 #[derive(Debug)]
@@ -41,7 +41,7 @@ impl Split {
         }
     }
 
-    fn emit(&mut self, len: usize, arrival: Instant, out: &mut Out) {
+    fn emit(&mut self, len: usize, arrival: Instant, out: &mut ToxicOutput) {
         let at = self.next_slot.map_or(arrival, |s| s.max(arrival));
         out.pieces.push(Piece {
             data: self.held.split_to(len).freeze(),
@@ -58,7 +58,7 @@ impl Toxic for Split {
         "split"
     }
 
-    fn push(&mut self, now: Instant, piece: Piece, rng: &mut ChaCha20Rng, out: &mut Out) {
+    fn push(&mut self, now: Instant, piece: Piece, rng: &mut ChaCha20Rng, out: &mut ToxicOutput) {
         let arrival = now.max(piece.at);
         if self.held.is_empty() {
             self.held_at = arrival;
@@ -82,7 +82,7 @@ impl Toxic for Split {
         Some(self.next_slot.map_or(self.held_at, |s| s.max(self.held_at)))
     }
 
-    fn poll(&mut self, now: Instant, _rng: &mut ChaCha20Rng, out: &mut Out) {
+    fn poll(&mut self, now: Instant, _rng: &mut ChaCha20Rng, out: &mut ToxicOutput) {
         if self.deadline().is_some_and(|d| d <= now) {
             let len = self.held.len();
             if let Some(t) = self.target.as_mut() {
@@ -95,7 +95,7 @@ impl Toxic for Split {
         }
     }
 
-    fn flush(&mut self, now: Instant, out: &mut Out) {
+    fn flush(&mut self, now: Instant, out: &mut ToxicOutput) {
         if !self.held.is_empty() {
             self.target = None;
             self.emit(self.held.len(), now, out);
@@ -123,7 +123,7 @@ impl Coalesce {
         }
     }
 
-    fn release(&mut self, len: usize, at: Instant, out: &mut Out) {
+    fn release(&mut self, len: usize, at: Instant, out: &mut ToxicOutput) {
         out.pieces.push(Piece {
             data: self.held.split_to(len).freeze(),
             at,
@@ -138,7 +138,7 @@ impl Toxic for Coalesce {
         "coalesce"
     }
 
-    fn push(&mut self, now: Instant, piece: Piece, _rng: &mut ChaCha20Rng, out: &mut Out) {
+    fn push(&mut self, now: Instant, piece: Piece, _rng: &mut ChaCha20Rng, out: &mut ToxicOutput) {
         let arrival = now.max(piece.at);
         if self.held.is_empty() {
             self.first = arrival;
@@ -154,13 +154,13 @@ impl Toxic for Coalesce {
         (!self.held.is_empty()).then(|| self.first + self.window)
     }
 
-    fn poll(&mut self, now: Instant, _rng: &mut ChaCha20Rng, out: &mut Out) {
+    fn poll(&mut self, now: Instant, _rng: &mut ChaCha20Rng, out: &mut ToxicOutput) {
         if self.deadline().is_some_and(|d| d <= now) {
             self.release(self.held.len(), now, out);
         }
     }
 
-    fn flush(&mut self, now: Instant, out: &mut Out) {
+    fn flush(&mut self, now: Instant, out: &mut ToxicOutput) {
         if !self.held.is_empty() {
             self.release(self.held.len(), now, out);
         }
@@ -189,7 +189,7 @@ mod tests {
         let cuts = |reads: &[usize]| {
             let mut rng = ChaCha20Rng::seed_from_u64(7);
             let mut s = Split::new(1, 9, Duration::from_millis(1));
-            let mut out = Out::default();
+            let mut out = ToxicOutput::default();
             let mut off = 0;
             for &r in reads {
                 let chunk = Bytes::copy_from_slice(&data[off..off + r]);
@@ -220,7 +220,7 @@ mod tests {
         let now = Instant::now();
         let mut rng = ChaCha20Rng::seed_from_u64(0);
         let mut c = Coalesce::new(Duration::from_millis(10), 4);
-        let mut out = Out::default();
+        let mut out = ToxicOutput::default();
         c.push(now, piece(b"ab", now), &mut rng, &mut out);
         c.push(now, piece(b"c", now), &mut rng, &mut out);
         assert!(out.pieces.is_empty());

@@ -6,7 +6,7 @@ use rand::Rng;
 use rand_chacha::ChaCha20Rng;
 use tokio::time::Instant;
 
-use super::{Out, Piece, Toxic};
+use super::{Piece, Toxic, ToxicOutput};
 
 /// Delays every piece by `latency` ± a uniform draw in `[-jitter, jitter]`, never reordering.
 #[derive(Debug)]
@@ -31,7 +31,13 @@ impl Toxic for Latency {
         "latency"
     }
 
-    fn push(&mut self, now: Instant, mut piece: Piece, rng: &mut ChaCha20Rng, out: &mut Out) {
+    fn push(
+        &mut self,
+        now: Instant,
+        mut piece: Piece,
+        rng: &mut ChaCha20Rng,
+        out: &mut ToxicOutput,
+    ) {
         let base = self.latency.as_micros() as i64;
         let j = self.jitter.as_micros() as i64;
         let delay = if j > 0 {
@@ -76,7 +82,7 @@ impl Toxic for Bandwidth {
         "bandwidth"
     }
 
-    fn push(&mut self, now: Instant, piece: Piece, _rng: &mut ChaCha20Rng, out: &mut Out) {
+    fn push(&mut self, now: Instant, piece: Piece, _rng: &mut ChaCha20Rng, out: &mut ToxicOutput) {
         let step = (self.bytes_per_sec / 10).max(1) as usize;
         let arrival = now.max(piece.at);
         let mut data = piece.data;

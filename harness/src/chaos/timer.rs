@@ -1,4 +1,4 @@
-//! Waking at a deadline to the microsecond, for toxics that move piece times.
+//! Waking at a deadline to the microsecond, for toxics that move piece or datagram times.
 //!
 //! tokio's timer counts whole milliseconds and rounds every deadline up to the next one, and
 //! its driver's `epoll_wait` rounds the wait up to a millisecond again, so a tokio sleep of
@@ -22,6 +22,15 @@ pub async fn sleep_until(deadline: Instant) {
         }
     }
     tokio::time::sleep_until(deadline).await
+}
+
+/// Completes at `deadline`, or never when there is none (a `select!` arm with nothing to wait
+/// for).
+pub async fn sleep_until_some(deadline: Option<Instant>) {
+    match deadline {
+        Some(t) => sleep_until(t).await,
+        None => std::future::pending().await,
+    }
 }
 
 #[cfg(target_os = "linux")]
