@@ -4,6 +4,7 @@
 mod attack;
 mod check;
 mod client;
+mod framings;
 mod latency;
 mod replay;
 mod serve;
@@ -53,6 +54,8 @@ enum Command {
     UdpCheck(udp::UdpCheckArgs),
     /// Measure each framing's latency through a delaying proxy, and what the ready round trip costs.
     Latency(latency::LatencyArgs),
+    /// List the built-in framings, the framing description grammar and the presets.
+    Framings(framings::FramingsArgs),
 }
 
 /// Sets up logging to stderr; `RUST_LOG` overrides the default level.
@@ -89,6 +92,7 @@ pub fn main() -> ExitCode {
         Some(Command::UdpProxy(args)) => udp::run_proxy(args),
         Some(Command::UdpCheck(args)) => udp::run_check(args),
         Some(Command::Latency(args)) => latency::run(args),
+        Some(Command::Framings(args)) => framings::run(args),
     };
     match result {
         Ok(code) => code,
