@@ -54,7 +54,7 @@ enum Command {
     UdpCheck(udp::UdpCheckArgs),
     /// Measure each framing's latency through a delaying proxy, and what the ready round trip costs.
     Latency(latency::LatencyArgs),
-    /// List the built-in framings, the framing description grammar and the presets.
+    // Its help (with the grammar) is on `FramingsArgs`.
     Framings(framings::FramingsArgs),
 }
 
