@@ -19,7 +19,7 @@
 //!                   field, holding the delimiter) is left out
 //!
 //! description: [max: 2 bytes][form][...]  max = 8 MiB when the top bit of the first byte is
-//!                   set, else the other 15 bits (little-endian); form % 3 = 0 length:
+//!                   set, else the other 15 bits (big-endian); form % 3 = 0 length:
 //!                   [type % 13][offset % 8][adjust: i8]; 1 varint: [offset % 8];
 //!                   2 delimiter: [n % 4 + 1][n bytes]
 //! ```
@@ -113,11 +113,11 @@ fn lens_and_payload(rest: &[u8]) -> (&[u8], &[u8]) {
 
 /// The description a spec input chooses (layout in the module doc).
 fn fuzz_spec(cur: &mut Cursor) -> FrameSpec {
-    let (lo, hi) = (cur.byte(), cur.byte());
-    let max = if lo & 0x80 != 0 {
+    let (hi, lo) = (cur.byte(), cur.byte());
+    let max = if hi & 0x80 != 0 {
         DEFAULT_MAX_FRAME_LENGTH
     } else {
-        usize::from(u16::from_le_bytes([hi, lo]))
+        usize::from(u16::from_be_bytes([hi, lo]))
     };
     match cur.byte() % 3 {
         0 => FrameSpec::Length(LengthHeader {
