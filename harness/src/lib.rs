@@ -28,3 +28,4 @@ pub mod proxy;
 pub mod service;
 pub mod session;
 pub mod udp;
+pub mod units;

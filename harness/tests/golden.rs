@@ -90,6 +90,12 @@ fn kind(e: &CodecError) -> &'static str {
         CodecError::BadFileName(_) => "BadFileName",
         CodecError::LengthOverflow(_) => "LengthOverflow",
         CodecError::EmptyToken => "EmptyToken",
+        CodecError::BadLengthField { .. } => "BadLengthField",
+        CodecError::BodyBelowAdjust { .. } => "BodyBelowAdjust",
+        CodecError::VarintTooLong => "VarintTooLong",
+        CodecError::DelimiterNotFound { .. } => "DelimiterNotFound",
+        CodecError::DelimiterInBody { .. } => "DelimiterInBody",
+        CodecError::ShortItem { .. } => "ShortItem",
         CodecError::Io(_) => "Io",
     }
 }

@@ -5,7 +5,6 @@
 //!   ([`Side`]).
 //! - [`grammar`]: the one parser of `[DIR:]TYPE=VALUE,...` toxic lists; the TCP and the UDP
 //!   toxic sets are two [`grammar::Vocabulary`]s of it.
-//! - [`units`]: durations (`250us`, `10ms`, `2s`) and sizes (`512`, `64k`, `1m`).
 //! - [`seed`]: the one derivation of every random stream from a run seed (connections, clients,
 //!   conformance cases, UDP matrix cells).
 //! - [`sink`]: the recording sink (memory or JSON lines) both proxies write their events to.
@@ -16,7 +15,6 @@ pub mod grammar;
 pub mod seed;
 pub mod sink;
 pub mod timer;
-pub mod units;
 
 pub use direction::{Direction, Side};
 pub use sink::Sink;

@@ -11,10 +11,10 @@ use anyhow::{bail, Context};
 use clap::Args;
 
 use stickler::attack::{self, mutate, report, AttackConfig, CaseResult};
-use stickler::chaos::units::{parse_duration, parse_size};
 use stickler::codec::framed::HeaderKind;
 use stickler::codec::Framing;
 use stickler::service::Service;
+use stickler::units::{parse_duration, parse_size};
 
 fn duration(s: &str) -> Result<Duration, String> {
     parse_duration(s)

@@ -4,8 +4,8 @@
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use stickler::chaos::units::parse_size;
 use stickler::proxy::bench::{self, BenchOptions};
+use stickler::units::parse_size;
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {

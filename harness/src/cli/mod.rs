@@ -5,6 +5,7 @@ mod attack;
 mod check;
 mod check_session;
 mod client;
+mod framings;
 mod latency;
 mod record;
 mod replay;
@@ -59,6 +60,8 @@ enum Command {
     Latency(latency::LatencyArgs),
     /// Record a real client/server conversation through a transparent proxy to a session file.
     Record(record::RecordArgs),
+    // Its help (with the grammar) is on `FramingsArgs`.
+    Framings(framings::FramingsArgs),
 }
 
 /// Sets up logging to stderr; `RUST_LOG` overrides the default level.
@@ -96,6 +99,7 @@ pub fn main() -> ExitCode {
         Some(Command::UdpCheck(args)) => udp::run_check(args),
         Some(Command::Latency(args)) => latency::run(args),
         Some(Command::Record(args)) => record::run(args),
+        Some(Command::Framings(args)) => framings::run(args),
     };
     match result {
         Ok(code) => code,

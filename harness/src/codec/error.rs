@@ -3,6 +3,8 @@
 
 use std::io;
 
+use super::spec::{LengthProblem, VARINT_MAX_BYTES};
+
 /// Which part of a frame the stream ended in (for [`CodecError::Truncated`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Part {
@@ -11,6 +13,8 @@ pub enum Part {
     Body,
     Digits,
     Token,
+    /// A delimited message whose delimiter has not arrived.
+    Delimited,
 }
 
 impl std::fmt::Display for Part {
@@ -21,6 +25,7 @@ impl std::fmt::Display for Part {
             Part::Body => "body",
             Part::Digits => "length digits",
             Part::Token => "ready token",
+            Part::Delimited => "message before its delimiter",
         })
     }
 }
@@ -63,8 +68,35 @@ pub enum CodecError {
     LengthOverflow(u64),
     #[error("the ready token is empty (give a non-empty token such as `ready`)")]
     EmptyToken,
+    #[error("length field {field} holds {value}: {problem}{}", other_order(.other))]
+    BadLengthField {
+        field: &'static str,
+        value: i128,
+        problem: LengthProblem,
+        /// The other byte order's type and value, when that would be an acceptable length.
+        other: Option<(&'static str, i128)>,
+    },
+    #[error(
+        "a body of {len} bytes cannot be sent with adjust={adjust} (the field would be below zero)"
+    )]
+    BodyBelowAdjust { len: usize, adjust: i64 },
+    #[error("varint length runs past {VARINT_MAX_BYTES} bytes (a byte with its top bit set says another follows; at most {VARINT_MAX_BYTES} bytes are allowed)")]
+    VarintTooLong,
+    #[error("no delimiter {delimiter} within {limit} bytes (a message may be at most max={limit} bytes; raise it if this is expected)")]
+    DelimiterNotFound { delimiter: String, limit: usize },
+    #[error("the body holds the delimiter {delimiter} (it would arrive as more than one message)")]
+    DelimiterInBody { delimiter: String },
+    #[error("an item of this framing starts with the {need} bytes before the length field (offset={need}); this one has {have}")]
+    ShortItem { have: usize, need: usize },
     #[error(transparent)]
     Io(#[from] io::Error),
+}
+
+fn other_order(other: &Option<(&'static str, i128)>) -> String {
+    match other {
+        Some((ty, value)) => format!("; read as {ty} it would be {value}"),
+        None => String::new(),
+    }
 }
 
 /// Errors compare by variant and fields (IO errors by kind and message), so tests and the
@@ -129,6 +161,36 @@ impl PartialEq for CodecError {
                 },
             ) => a == c && b == d,
             (LengthOverflow(a), LengthOverflow(b)) => a == b,
+            (
+                BadLengthField {
+                    field: a,
+                    value: b,
+                    problem: c,
+                    other: d,
+                },
+                BadLengthField {
+                    field: e,
+                    value: f,
+                    problem: g,
+                    other: h,
+                },
+            ) => a == e && b == f && c == g && d == h,
+            (BodyBelowAdjust { len: a, adjust: b }, BodyBelowAdjust { len: c, adjust: d }) => {
+                a == c && b == d
+            }
+            (VarintTooLong, VarintTooLong) => true,
+            (
+                DelimiterNotFound {
+                    delimiter: a,
+                    limit: b,
+                },
+                DelimiterNotFound {
+                    delimiter: c,
+                    limit: d,
+                },
+            ) => a == c && b == d,
+            (DelimiterInBody { delimiter: a }, DelimiterInBody { delimiter: b }) => a == b,
+            (ShortItem { have: a, need: b }, ShortItem { have: c, need: d }) => a == c && b == d,
             (Io(a), Io(b)) => a.kind() == b.kind() && a.to_string() == b.to_string(),
             _ => false,
         }

@@ -6,7 +6,10 @@
 //!
 //! Width 4 (`'i'`) or 8 (`'q'`); byte order little (default, Python's native order on x86/ARM)
 //! or big (`'!i'`). A negative length or one over `max_frame_length` is an error, found from the
-//! header alone: nothing is allocated for a declared length before its bytes arrive.
+//! header alone: nothing is allocated for a declared length before its bytes arrive. The field
+//! is read by the length-field core every length codec shares ([`LengthHeader`]): `struct` is
+//! the description `length:i32le` (or `i32be`, `i64le`, `i64be`) with the header left out of
+//! the decoded item.
 //!
 //! ```
 //! use bytes::BytesMut;
@@ -23,6 +26,7 @@
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
+use super::spec::{LengthHeader, LengthType};
 use super::{CodecError, Part, DEFAULT_MAX_FRAME_LENGTH};
 
 /// Width of the length field: `'i'` (4) or `'q'` (8).
@@ -57,68 +61,56 @@ impl LengthField {
 
     /// Bytes the field takes on the wire.
     pub const fn size(&self) -> usize {
-        match self.width {
-            Width::Four => 4,
-            Width::Eight => 8,
+        self.ty().size()
+    }
+
+    /// The field as a description's length type (`i32le`, `i64be`, ...).
+    pub const fn ty(&self) -> LengthType {
+        match (self.width, self.order) {
+            (Width::Four, ByteOrder::Little) => LengthType::I32Le,
+            (Width::Four, ByteOrder::Big) => LengthType::I32Be,
+            (Width::Eight, ByteOrder::Little) => LengthType::I64Le,
+            (Width::Eight, ByteOrder::Big) => LengthType::I64Be,
+        }
+    }
+
+    /// The field at the start of a header, with no adjustment, bounding bodies to `limit`.
+    pub const fn header(&self, limit: usize) -> LengthHeader {
+        LengthHeader {
+            ty: self.ty(),
+            offset: 0,
+            adjust: 0,
+            max: limit,
         }
     }
 
     /// The signed value at the start of `src`, or `None` if fewer than `size()` bytes are there.
     #[inline]
     pub fn read(&self, src: &[u8]) -> Option<i64> {
-        Some(match (self.width, self.order) {
-            (Width::Four, ByteOrder::Little) => {
-                i32::from_le_bytes(src.get(..4)?.try_into().ok()?) as i64
-            }
-            (Width::Four, ByteOrder::Big) => {
-                i32::from_be_bytes(src.get(..4)?.try_into().ok()?) as i64
-            }
-            (Width::Eight, ByteOrder::Little) => i64::from_le_bytes(src.get(..8)?.try_into().ok()?),
-            (Width::Eight, ByteOrder::Big) => i64::from_be_bytes(src.get(..8)?.try_into().ok()?),
-        })
+        // Signed types of at most 8 bytes: the value fits.
+        self.ty().read(src).map(|v| v as i64)
     }
 
     /// Reads and checks the field: `Ok(None)` while incomplete, the length when it is valid.
     #[inline]
     pub fn read_checked(&self, src: &[u8], limit: usize) -> Result<Option<usize>, CodecError> {
-        match self.read(src) {
-            None => Ok(None),
-            Some(raw) if raw < 0 => Err(CodecError::NegativeLength(raw)),
-            Some(raw) if raw as u64 > limit as u64 => Err(CodecError::FrameTooLarge {
-                len: raw as u64,
-                limit,
-            }),
-            Some(raw) => Ok(Some(raw as usize)),
-        }
+        self.header(limit)
+            .body_len(src)
+            .map_err(|e| e.plain(self.ty()))
     }
 
     /// The field's bytes for length `n`.
     pub fn encode(&self, n: usize) -> Result<([u8; 8], usize), CodecError> {
-        let mut out = [0u8; 8];
-        match self.width {
-            Width::Four => {
-                let v = i32::try_from(n).map_err(|_| CodecError::LengthOverflow(n as u64))?;
-                out[..4].copy_from_slice(&match self.order {
-                    ByteOrder::Little => v.to_le_bytes(),
-                    ByteOrder::Big => v.to_be_bytes(),
-                });
-            }
-            Width::Eight => {
-                let v = i64::try_from(n).map_err(|_| CodecError::LengthOverflow(n as u64))?;
-                out = match self.order {
-                    ByteOrder::Little => v.to_le_bytes(),
-                    ByteOrder::Big => v.to_be_bytes(),
-                };
-            }
-        }
-        Ok((out, self.size()))
+        let bytes = self
+            .ty()
+            .bytes(n as i128)
+            .ok_or(CodecError::LengthOverflow(n as u64))?;
+        Ok((bytes, self.size()))
     }
 
     /// Appends the field for length `n` to `dst`.
     pub fn write(&self, n: usize, dst: &mut BytesMut) -> Result<(), CodecError> {
-        let (bytes, size) = self.encode(n)?;
-        dst.put_slice(&bytes[..size]);
-        Ok(())
+        self.ty().write(n as i128, dst)
     }
 }
 
@@ -159,7 +151,7 @@ impl LengthCodecBuilder {
     pub fn new_codec(self) -> LengthCodec {
         LengthCodec {
             field: self.field,
-            max_frame_length: self.max_frame_length,
+            header: self.field.header(self.max_frame_length),
             state: State::Head,
         }
     }
@@ -175,7 +167,8 @@ enum State {
 #[derive(Debug, Clone)]
 pub struct LengthCodec {
     field: LengthField,
-    max_frame_length: usize,
+    /// The field's reader (the one every length-field codec shares).
+    header: LengthHeader,
     state: State,
 }
 
@@ -193,7 +186,7 @@ impl LengthCodec {
         self.field
     }
     pub fn max_frame_length(&self) -> usize {
-        self.max_frame_length
+        self.header.max
     }
 }
 
@@ -206,10 +199,12 @@ impl Decoder for LengthCodec {
         let n = match self.state {
             State::Data(n) => n,
             State::Head => {
-                let Some(n) = self.field.read_checked(src, self.max_frame_length)? else {
-                    return Ok(None);
+                let n = match self.header.body_len(src) {
+                    Ok(Some(n)) => n,
+                    Ok(None) => return Ok(None),
+                    Err(e) => return Err(e.plain(self.header.ty)),
                 };
-                src.advance(self.field.size());
+                src.advance(self.header.header_len());
                 n
             }
         };
@@ -245,14 +240,8 @@ impl Encoder<&[u8]> for LengthCodec {
     type Error = CodecError;
 
     fn encode(&mut self, body: &[u8], dst: &mut BytesMut) -> Result<(), CodecError> {
-        if body.len() > self.max_frame_length {
-            return Err(CodecError::FrameTooLarge {
-                len: body.len() as u64,
-                limit: self.max_frame_length,
-            });
-        }
         dst.reserve(self.field.size() + body.len());
-        self.field.write(body.len(), dst)?;
+        self.header.write_field(body.len(), dst)?;
         dst.put_slice(body);
         Ok(())
     }

@@ -11,6 +11,10 @@
 //! | `json` | [`json`] | `i32` length, JSON header, body |
 //! | `framed` | [`framed`] | `struct` or `json`, in both directions |
 //! | `upload` | [`upload`] | (request) `i32` length, JSON header, streamed file |
+//!
+//! Any other length-field, varint or delimiter protocol is a [`spec::FrameSpec`] (`dns`,
+//! `length:u16be,offset=4`, `varint,offset=1`, `delimiter:\r\n`, ...), decoded and encoded by
+//! the one [`spec::SpecCodec`].
 
 pub mod error;
 pub mod framed;
@@ -19,6 +23,7 @@ pub mod length;
 pub mod naive;
 pub mod property;
 pub mod ready;
+pub mod spec;
 pub mod upload;
 
 pub use error::{CodecError, Part};

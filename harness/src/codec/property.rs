@@ -6,9 +6,22 @@
 //!                   decoder = input[0] % 11, an index into RAW_DECODERS; it runs over the
 //!                   payload whole, in 1-byte pieces and in the given pieces, and
 //!                   the outcomes (items, then the error) must be identical; naive must not panic
-//! input[0] ≥ 0x80 → round trip: [mode][framing][cut][count][(len: u16 le, bytes)…][piece lengths…]
+//! 0x80 ≤ input[0] < 0xc0 → round trip: [mode][framing][cut][count][(len: u16 le, bytes)…][piece lengths…]
 //!                   messages → encode → split → decode must give the messages back, and a
 //!                   prefix of the stream must give a prefix of them and then `Truncated`
+//! 0xc0 ≤ input[0] < 0xe0 → spec raw: [mode][description][k][k piece lengths][payload]
+//!                   a fuzzer-chosen description (see below) must print and parse back to
+//!                   itself, and its SpecCodec must give one outcome over the payload whole,
+//!                   in 1-byte pieces and in the given pieces
+//! input[0] ≥ 0xe0 → spec round trip: [mode][description][cut][count][(len: u16 le, bytes)…][piece lengths…]
+//!                   as the round trip, through the description's SpecCodec; an item the
+//!                   encoder refuses (shorter than the offset, over max, not fitting the
+//!                   field, holding the delimiter) is left out
+//!
+//! description: [max: 2 bytes][form][...]  max = 8 MiB when the top bit of the first byte is
+//!                   set, else the other 15 bits (big-endian); form % 3 = 0 length:
+//!                   [type % 13][offset % 8][adjust: i8]; 1 varint: [offset % 8];
+//!                   2 delimiter: [n % 4 + 1][n bytes]
 //! ```
 //!
 //! One decoder per input (rather than all of them every time) keeps an execution short and lets
@@ -38,8 +51,9 @@ use super::json::{md5_hex, JsonCodec, JsonFrame, SizeKey};
 use super::length::{ByteOrder, LengthCodec, LengthField, Width};
 use super::naive::NaiveCodec;
 use super::ready::{encode_length, ReadyItem, ReadyReplyDecoder, TokenDecoder};
+use super::spec::{FrameSpec, LengthHeader, LengthType, SpecCodec};
 use super::upload::{UploadDecoder, UploadHeader, UploadItem};
-use super::{decode_chunks, CodecError, Decoded};
+use super::{decode_chunks, CodecError, Decoded, DEFAULT_MAX_FRAME_LENGTH};
 
 /// A property that did not hold: which decoder, and what differed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,14 +75,121 @@ pub fn run(input: &[u8]) -> Result<(), Failure> {
     match input.split_first() {
         None => Ok(()),
         Some((&mode, rest)) if mode < 0x80 => {
-            let (k, rest) = rest
-                .split_first()
-                .map_or((0, rest), |(k, r)| (usize::from(*k), r));
-            let (lens, payload) = rest.split_at(k.min(rest.len()));
+            let (lens, payload) = lens_and_payload(rest);
             raw(Some(usize::from(mode) % RAW_DECODERS.len()), payload, lens)
         }
-        Some((_, rest)) => round_trip(rest),
+        Some((&mode, rest)) if mode < 0xc0 => round_trip(rest),
+        Some((&mode, rest)) => {
+            let mut cur = Cursor(rest);
+            let spec = fuzz_spec(&mut cur);
+            let printed = spec.to_string();
+            if printed.parse::<FrameSpec>().as_ref() != Ok(&spec) {
+                return Err(fail(
+                    "spec",
+                    format!("{spec:?} prints as {printed:?}, which parses differently"),
+                ));
+            }
+            let checked = if mode < 0xe0 {
+                let (lens, payload) = lens_and_payload(cur.0);
+                spec_raw(&spec, payload, lens)
+            } else {
+                spec_round_trip(&spec, cur)
+            };
+            checked.map_err(|f| Failure {
+                detail: format!("{printed}: {}", f.detail),
+                ..f
+            })
+        }
     }
+}
+
+/// `[k][k piece lengths][payload]`.
+fn lens_and_payload(rest: &[u8]) -> (&[u8], &[u8]) {
+    let (k, rest) = rest
+        .split_first()
+        .map_or((0, rest), |(k, r)| (usize::from(*k), r));
+    rest.split_at(k.min(rest.len()))
+}
+
+/// The description a spec input chooses (layout in the module doc).
+fn fuzz_spec(cur: &mut Cursor) -> FrameSpec {
+    let (hi, lo) = (cur.byte(), cur.byte());
+    let max = if hi & 0x80 != 0 {
+        DEFAULT_MAX_FRAME_LENGTH
+    } else {
+        usize::from(u16::from_be_bytes([hi, lo]))
+    };
+    match cur.byte() % 3 {
+        0 => FrameSpec::Length(LengthHeader {
+            ty: LengthType::ALL[usize::from(cur.byte()) % LengthType::ALL.len()],
+            offset: usize::from(cur.byte() % 8),
+            adjust: i64::from(cur.byte() as i8),
+            max,
+        }),
+        1 => FrameSpec::Varint {
+            offset: usize::from(cur.byte() % 8),
+            max,
+        },
+        _ => {
+            let n = usize::from(cur.byte() % 4) + 1;
+            FrameSpec::Delimiter {
+                delimiter: Bytes::from(cur.bytes(n)),
+                max,
+            }
+        }
+    }
+}
+
+/// The description's codec over `payload` whole, in 1-byte pieces and in pieces of `lens`.
+fn spec_raw(spec: &FrameSpec, payload: &[u8], lens: &[u8]) -> Result<(), Failure> {
+    let whole = [payload];
+    let ones: Vec<&[u8]> = payload.chunks(1).collect();
+    let chosen = split_by(payload, lens);
+    let codec = || SpecCodec::new(spec.clone());
+    same_over("spec", &[&whole, &ones, &chosen], codec, same)
+}
+
+/// Messages → encode (each alone, then as one stream) → split → decode: the encoded messages
+/// back, one by one; a prefix of the stream gives a prefix of them, then `Truncated`.
+fn spec_round_trip(spec: &FrameSpec, mut cur: Cursor) -> Result<(), Failure> {
+    let cut = cur.byte();
+    let items = messages(&mut cur);
+    let mut codec = SpecCodec::new(spec.clone());
+    let mut stream = BytesMut::new();
+    let mut expected = Vec::new();
+    for item in &items {
+        let mut one = BytesMut::new();
+        match codec.encode(&item[..], &mut one) {
+            Ok(()) => {}
+            Err(
+                CodecError::ShortItem { .. }
+                | CodecError::FrameTooLarge { .. }
+                | CodecError::LengthOverflow(_)
+                | CodecError::BodyBelowAdjust { .. }
+                | CodecError::DelimiterInBody { .. },
+            ) if one.is_empty() => continue,
+            Err(e) => {
+                return Err(fail(
+                    "spec",
+                    format!("encoding {item:?}: {e} (wrote {one:?})"),
+                ))
+            }
+        }
+        let (prefix, body) = item.split_at(spec.offset());
+        let framed = match spec {
+            FrameSpec::Delimiter { delimiter, .. } => {
+                one.starts_with(body) && one.ends_with(delimiter)
+            }
+            _ => one.starts_with(prefix) && one.ends_with(body),
+        };
+        if !framed {
+            return Err(fail("spec", format!("{item:?} encoded as {one:?}")));
+        }
+        stream.extend_from_slice(&one);
+        expected.push(one.freeze());
+    }
+    let codec = || SpecCodec::new(spec.clone());
+    expect("spec", codec, &stream, cur.0, cut, expected, (same, exact))
 }
 
 /// The four `struct` variants, by name.
@@ -319,20 +440,25 @@ const MAX_TOTAL: usize = 1100;
 /// Most messages in one round trip.
 const MAX_MESSAGES: u8 = 8;
 
-fn round_trip(rest: &[u8]) -> Result<(), Failure> {
-    let mut cur = Cursor(rest);
-    let framing = cur.byte();
-    let cut = cur.byte();
+/// `[count][(len: u16 le, bytes)…]`: the messages of a round trip.
+fn messages(cur: &mut Cursor) -> Vec<Bytes> {
     let count = cur.byte() % (MAX_MESSAGES + 1);
     let mut budget = MAX_TOTAL;
-    let messages: Vec<Bytes> = (0..count)
+    (0..count)
         .map(|_| {
             let len = u16::from_le_bytes([cur.byte(), cur.byte()]) as usize % (MAX_MESSAGE + 1);
             let len = len.min(budget);
             budget -= len;
             Bytes::from(cur.bytes(len))
         })
-        .collect();
+        .collect()
+}
+
+fn round_trip(rest: &[u8]) -> Result<(), Failure> {
+    let mut cur = Cursor(rest);
+    let framing = cur.byte();
+    let cut = cur.byte();
+    let messages = messages(&mut cur);
     let lens = cur.0;
     match framing % 12 {
         i @ 0..=3 => {

@@ -27,8 +27,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::chaos::grammar::{self, GrammarError, Parsed, Vocabulary};
-use crate::chaos::units::{parse_duration, parse_size};
 use crate::chaos::{Direction, Side};
+use crate::units::{parse_duration, parse_size};
 
 use super::MAX_DATAGRAM;
 

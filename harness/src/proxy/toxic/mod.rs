@@ -82,7 +82,7 @@ pub trait Toxic: Send + std::fmt::Debug {
 /// Largest `max` of a split, and `max bytes` of a coalesce: what one connection may hold.
 pub const MAX_HOLD_BYTES: usize = 4 << 20;
 /// Largest time attribute (latency, jitter, window, gap, delays): one hour.
-pub use crate::chaos::units::MAX_DURATION;
+pub use crate::units::MAX_DURATION;
 
 /// A toxic's kind and parameters.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -34,7 +34,7 @@ use std::time::Duration;
 
 use super::{ToxicError, ToxicKind, ToxicSpec};
 use crate::chaos::grammar::{self, GrammarError, Parsed, Vocabulary};
-use crate::chaos::units::{parse_duration, parse_size, parse_usize};
+use crate::units::{parse_duration, parse_size, parse_usize};
 
 /// The syntax, for `--help`.
 pub const SYNTAX_HELP: &str = "\

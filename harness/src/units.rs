@@ -2,7 +2,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use stickler::chaos::units::{parse_duration, parse_size};
+//! use stickler::units::{parse_duration, parse_size};
 //! assert_eq!(parse_duration("250us").unwrap(), Duration::from_micros(250));
 //! assert_eq!(parse_duration("10").unwrap(), Duration::from_millis(10));
 //! assert_eq!(parse_size("64k").unwrap(), 65536);
