@@ -1,6 +1,9 @@
 //! Reference servers for every TCP framing (PROTOCOLS.md §2), over an already-bound listener.
 //!
-//! [`run`] accepts connections until `shutdown` completes, serving each on its own task: unlike
+//! [`spawn`] (or [`spawn_local`], on a free 127.0.0.1 port) starts a server on its own task and
+//! returns its [`ServerHandle`]; [`run`] serves in the foreground until a given future completes.
+//!
+//! A server accepts connections until shutdown, serving each on its own task: unlike
 //! the tutorials' servers (one client at a time), many clients are served concurrently. Past
 //! [`ServerConfig::max_connections`] a new connection is accepted and closed at once, with a log
 //! line. A connection idle for [`ServerConfig::idle_timeout`] is closed. On shutdown the listener
@@ -40,6 +43,8 @@ use crate::codec::ready::DEFAULT_TOKEN;
 use crate::codec::upload::DEFAULT_MAX_FILE_SIZE;
 use crate::codec::{Framing, DEFAULT_MAX_FRAME_LENGTH};
 use crate::service::Service;
+
+pub use super::handle::ServerHandle;
 
 /// Default cap on concurrent connections.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
@@ -130,6 +135,20 @@ impl ServerConfig {
         self.nodelay = on;
         self
     }
+}
+
+/// Starts serving `listener` on a new task; the handle signals shutdown and awaits the drain.
+pub fn spawn(listener: TcpListener, config: ServerConfig) -> std::io::Result<ServerHandle> {
+    let addr = listener.local_addr()?;
+    let what = format!("{} server", config.framing);
+    Ok(ServerHandle::spawn(addr, what, move |shutdown| {
+        run(listener, config, shutdown)
+    }))
+}
+
+/// [`spawn`] on a 127.0.0.1 port the kernel picks.
+pub async fn spawn_local(config: ServerConfig) -> std::io::Result<ServerHandle> {
+    spawn(TcpListener::bind("127.0.0.1:0").await?, config)
 }
 
 /// Serves `listener` until `shutdown` completes, then drains connections and returns.
