@@ -11,8 +11,12 @@
 //! | `json` | [`json`] | `i32` length, JSON header, body |
 //! | `framed` | [`framed`] | `struct` or `json`, in both directions |
 //! | `upload` | [`upload`] | (request) `i32` length, JSON header, streamed file |
+//!
+//! Which decoder reads each direction of a framing is decided in one place, [`format`]
+//! ([`Framing::formats`]).
 
 pub mod error;
+pub mod format;
 pub mod framed;
 pub mod json;
 pub mod length;
@@ -22,6 +26,7 @@ pub mod ready;
 pub mod upload;
 
 pub use error::{CodecError, Part};
+pub use format::{AnyDecoder, AnyItem, Format, FormatConfig, Formats};
 
 use bytes::BytesMut;
 use tokio_util::codec::Decoder;

@@ -35,7 +35,7 @@ use crate::codec::length::LengthField;
 use crate::codec::naive::DEFAULT_READ_SIZE;
 use crate::codec::ready::DEFAULT_TOKEN;
 use crate::codec::upload::UploadHeader;
-use crate::codec::{Framing, DEFAULT_MAX_FRAME_LENGTH};
+use crate::codec::{AnyDecoder, Format, FormatConfig, Framing, DEFAULT_MAX_FRAME_LENGTH};
 
 /// Default time one reply may take.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -86,6 +86,21 @@ impl ClientConfig {
         self.timeout = timeout;
         self
     }
+
+    /// The format replies arrive in.
+    fn reply_format(&self) -> Format {
+        self.framing.formats(self.header_kind).reply
+    }
+
+    /// What the reply decoders need.
+    fn format_config(&self) -> FormatConfig {
+        FormatConfig {
+            length_field: self.length_field,
+            max_frame_length: self.max_frame_length,
+            read_size: self.read_size,
+            ..FormatConfig::default()
+        }
+    }
 }
 
 /// One read the client made: when (since the exchange started) and how many bytes it returned
@@ -118,7 +133,9 @@ pub struct Client {
     config: ClientConfig,
     /// Bytes read past a reply (`struct`, `json`, `framed`, `upload` only).
     pending: BytesMut,
-    codec: receive::ReplyCodec,
+    /// The decoder of replies decoded over the stream (`naive` and `ready` decode each reply
+    /// afresh from single reads).
+    decoder: AnyDecoder,
 }
 
 impl Client {
@@ -144,7 +161,7 @@ impl Client {
         }
         Ok(Client {
             stream,
-            codec: receive::ReplyCodec::new(&config),
+            decoder: config.reply_format().decoder(&config.format_config()),
             config,
             pending: BytesMut::new(),
         })

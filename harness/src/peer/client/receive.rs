@@ -6,51 +6,9 @@ use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::codec::Decoder;
 
-use super::{Client, ClientConfig, ClientError, Observed, ReadEvent, Reply};
-use crate::codec::framed::FramedCodec;
-use crate::codec::json::JsonCodec;
-use crate::codec::length::LengthCodec;
-use crate::codec::naive::NaiveCodec;
-use crate::codec::ready::{ReadyItem, ReadyReplyDecoder};
-use crate::codec::Framing;
-
-/// The decoder of replies decoded over the stream (`naive` and `ready` decode each reply afresh
-/// from single reads and do not use it).
-pub(super) enum ReplyCodec {
-    Length(LengthCodec),
-    Json(JsonCodec),
-}
-
-impl ReplyCodec {
-    pub fn new(config: &ClientConfig) -> Self {
-        let length = || {
-            LengthCodec::builder()
-                .field(config.length_field)
-                .max_frame_length(config.max_frame_length)
-                .new_codec()
-        };
-        let json = || {
-            JsonCodec::builder()
-                .field(config.length_field)
-                .max_frame_length(config.max_frame_length)
-                .new_codec()
-        };
-        match config.framing {
-            Framing::Naive | Framing::Ready | Framing::Struct | Framing::Upload => {
-                ReplyCodec::Length(length())
-            }
-            Framing::Json => ReplyCodec::Json(json()),
-            Framing::Framed => match FramedCodec::configured(
-                config.header_kind,
-                config.length_field,
-                config.max_frame_length,
-            ) {
-                FramedCodec::Struct(c) => ReplyCodec::Length(c),
-                FramedCodec::Json(c) => ReplyCodec::Json(c),
-            },
-        }
-    }
-}
+use super::{Client, ClientError, Observed, ReadEvent, Reply};
+use crate::codec::ready::ReadyItem;
+use crate::codec::{AnyItem, Format};
 
 /// The reads of one reply, against its deadline.
 struct Recorder {
@@ -90,10 +48,12 @@ impl Client {
             token_sent_at: None,
             elapsed: Duration::ZERO,
         };
-        match self.config.framing {
-            Framing::Naive => self.receive_naive(&mut rec, &mut reply).await?,
-            Framing::Ready => self.receive_ready(&mut rec, &mut reply).await?,
-            _ => self.receive_decoded(&mut rec, &mut reply).await?,
+        match self.config.reply_format() {
+            Format::OneRead => self.receive_naive(&mut rec, &mut reply).await?,
+            Format::Ready => self.receive_ready(&mut rec, &mut reply).await?,
+            Format::Length | Format::Json | Format::Upload => {
+                self.receive_decoded(&mut rec, &mut reply).await?
+            }
         }
         reply.elapsed = start.elapsed();
         reply.reads = rec.reads;
@@ -139,7 +99,7 @@ impl Client {
         if self.read(rec, &mut buf, read_size).await? == 0 {
             return Err(ClientError::closed_early(0, 1, rec.observed()));
         }
-        let mut codec = NaiveCodec::with_read_size(read_size);
+        let mut codec = self.config.format_config().one_read();
         match codec.decode(&mut buf) {
             Ok(Some(body)) => reply.body = body.freeze(),
             Ok(None) => return Err(ClientError::closed_early(0, 1, rec.observed())),
@@ -156,7 +116,7 @@ impl Client {
         reply: &mut Reply,
     ) -> Result<(), ClientError> {
         let read_size = self.config.read_size.max(1);
-        let mut decoder = ReadyReplyDecoder::new(self.config.max_frame_length);
+        let mut decoder = self.config.format_config().ready();
         let mut buf = BytesMut::with_capacity(read_size);
         if self.read(rec, &mut buf, read_size).await? == 0 {
             return Err(ClientError::closed_early(0, 1, rec.observed()));
@@ -194,7 +154,7 @@ impl Client {
         }
     }
 
-    /// `struct`, `json`, `framed`, `upload`: the codec over the stream.
+    /// `struct`, `json`, `framed`, `upload`: the decoder over the stream.
     async fn receive_decoded(
         &mut self,
         rec: &mut Recorder,
@@ -203,13 +163,12 @@ impl Client {
         let read_size = self.config.read_size.max(1);
         let mut pending = std::mem::take(&mut self.pending);
         let result = loop {
-            let decoded = match &mut self.codec {
-                ReplyCodec::Length(c) => c
-                    .decode(&mut pending)
-                    .map(|f| f.map(|b| (b.freeze(), None))),
-                ReplyCodec::Json(c) => c
-                    .decode(&mut pending)
-                    .map(|f| f.map(|f| (f.body, Some(f.header)))),
+            let decoded = match self.decoder.decode(&mut pending) {
+                Ok(Some(AnyItem::Message(body))) => Ok(Some((body.freeze(), None))),
+                Ok(Some(AnyItem::Json(frame))) => Ok(Some((frame.body, Some(frame.header)))),
+                // Parts of streamed messages: the reply formats decoded here yield none.
+                Ok(Some(AnyItem::Ready(_) | AnyItem::Upload(_))) | Ok(None) => Ok(None),
+                Err(e) => Err(e),
             };
             match decoded {
                 Ok(Some((body, header))) => {
@@ -223,10 +182,7 @@ impl Client {
             }
             match self.read(rec, &mut pending, read_size).await {
                 Ok(0) => {
-                    let end = match &mut self.codec {
-                        ReplyCodec::Length(c) => c.decode_eof(&mut pending).map(|f| f.is_some()),
-                        ReplyCodec::Json(c) => c.decode_eof(&mut pending).map(|f| f.is_some()),
-                    };
+                    let end = self.decoder.decode_eof(&mut pending).map(|f| f.is_some());
                     break Err(match end {
                         Err(e) => ClientError::from_codec(e, rec.observed()),
                         // Nothing of a reply arrived before the end of stream.
