@@ -18,7 +18,7 @@
 mod error;
 mod receive;
 
-pub use error::{ClientError, Observed};
+pub use error::{ClientError, ReadsSoFar};
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -191,7 +191,7 @@ impl Client {
                 let mut frame = BytesMut::new();
                 codec
                     .encode(Bytes::copy_from_slice(request), &mut frame)
-                    .map_err(|e| ClientError::from_codec(e, Observed::default()))?;
+                    .map_err(|e| ClientError::from_codec(e, ReadsSoFar::default()))?;
                 self.write(&frame).await
             }
             _ => self.write(request).await,
@@ -223,7 +223,7 @@ impl Client {
         let mut head = BytesMut::new();
         header
             .encode(self.config.length_field, &mut head)
-            .map_err(|e| ClientError::from_codec(e, Observed::default()))?;
+            .map_err(|e| ClientError::from_codec(e, ReadsSoFar::default()))?;
         let json = head.split_off(self.config.length_field.size());
         self.write(&head).await?;
         self.write(&json).await?;
@@ -236,7 +236,7 @@ impl Client {
         self.stream
             .shutdown()
             .await
-            .map_err(|e| ClientError::from_io(e, Observed::default()))
+            .map_err(|e| ClientError::from_io(e, ReadsSoFar::default()))
     }
 
     /// Sends FIN and closes the connection.
@@ -248,8 +248,8 @@ impl Client {
         let start = Instant::now();
         match tokio::time::timeout(self.config.timeout, self.stream.write_all(bytes)).await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(ClientError::from_io(e, Observed::default())),
-            Err(_) => Err(ClientError::timeout(start.elapsed(), Observed::default())),
+            Ok(Err(e)) => Err(ClientError::from_io(e, ReadsSoFar::default())),
+            Err(_) => Err(ClientError::timeout(start.elapsed(), ReadsSoFar::default())),
         }
     }
 }

@@ -6,7 +6,7 @@ use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::codec::Decoder;
 
-use super::{Client, ClientError, Observed, ReadEvent, Reply};
+use super::{Client, ClientError, ReadEvent, ReadsSoFar, Reply};
 use crate::codec::ready::ReadyItem;
 use crate::codec::{AnyItem, Format};
 
@@ -19,8 +19,8 @@ struct Recorder {
 }
 
 impl Recorder {
-    fn observed(&mut self) -> Observed {
-        Observed {
+    fn so_far(&mut self) -> ReadsSoFar {
+        ReadsSoFar {
             reads: std::mem::take(&mut self.reads),
             received: std::mem::take(&mut self.received).freeze(),
         }
@@ -28,7 +28,7 @@ impl Recorder {
 
     fn timeout(&mut self) -> ClientError {
         let waited = self.start.elapsed();
-        ClientError::timeout(waited, self.observed())
+        ClientError::timeout(waited, self.so_far())
     }
 }
 
@@ -72,7 +72,7 @@ impl Client {
         let mut limited = (&mut self.stream).take(limit as u64);
         match tokio::time::timeout_at(rec.deadline.into(), limited.read_buf(buf)).await {
             Err(_) => Err(rec.timeout()),
-            Ok(Err(e)) => Err(ClientError::from_io(e, rec.observed())),
+            Ok(Err(e)) => Err(ClientError::from_io(e, rec.so_far())),
             Ok(Ok(n)) => {
                 if n > 0 {
                     // The timeout counts time without progress, so a slow trickle is no hang.
@@ -97,13 +97,13 @@ impl Client {
         let read_size = self.config.read_size.max(1);
         let mut buf = BytesMut::with_capacity(read_size);
         if self.read(rec, &mut buf, read_size).await? == 0 {
-            return Err(ClientError::closed_early(0, 1, rec.observed()));
+            return Err(ClientError::closed_early(0, 1, rec.so_far()));
         }
         let mut codec = self.config.format_config().one_read();
         match codec.decode(&mut buf) {
             Ok(Some(body)) => reply.body = body.freeze(),
-            Ok(None) => return Err(ClientError::closed_early(0, 1, rec.observed())),
-            Err(e) => return Err(ClientError::from_codec(e, rec.observed())),
+            Ok(None) => return Err(ClientError::closed_early(0, 1, rec.so_far())),
+            Err(e) => return Err(ClientError::from_codec(e, rec.so_far())),
         }
         Ok(())
     }
@@ -119,19 +119,19 @@ impl Client {
         let mut decoder = self.config.format_config().ready();
         let mut buf = BytesMut::with_capacity(read_size);
         if self.read(rec, &mut buf, read_size).await? == 0 {
-            return Err(ClientError::closed_early(0, 1, rec.observed()));
+            return Err(ClientError::closed_early(0, 1, rec.so_far()));
         }
         let len = match decoder.decode(&mut buf) {
             Ok(Some(ReadyItem::Length(n))) => n,
             // The decoder takes any non-empty read as the digits; nothing else can come back.
-            Ok(_) => return Err(ClientError::closed_early(0, 1, rec.observed())),
-            Err(e) => return Err(ClientError::from_codec(e, rec.observed())),
+            Ok(_) => return Err(ClientError::closed_early(0, 1, rec.so_far())),
+            Err(e) => return Err(ClientError::from_codec(e, rec.so_far())),
         };
         reply.declared_len = Some(len);
         let token = self.config.token.clone();
         match tokio::time::timeout_at(rec.deadline.into(), self.stream.write_all(&token)).await {
             Err(_) => return Err(rec.timeout()),
-            Ok(Err(e)) => return Err(ClientError::from_io(e, rec.observed())),
+            Ok(Err(e)) => return Err(ClientError::from_io(e, rec.so_far())),
             Ok(Ok(())) => reply.token_sent_at = Some(rec.start.elapsed()),
         }
         loop {
@@ -141,14 +141,14 @@ impl Client {
                     return Ok(());
                 }
                 Ok(_) => {}
-                Err(e) => return Err(ClientError::from_codec(e, rec.observed())),
+                Err(e) => return Err(ClientError::from_codec(e, rec.so_far())),
             }
             let want = (len - buf.len()).min(read_size);
             if self.read(rec, &mut buf, want).await? == 0 {
                 let have = buf.len();
                 return Err(match decoder.decode_eof(&mut buf) {
-                    Err(e) => ClientError::from_codec(e, rec.observed()),
-                    Ok(_) => ClientError::closed_early(have, len, rec.observed()),
+                    Err(e) => ClientError::from_codec(e, rec.so_far()),
+                    Ok(_) => ClientError::closed_early(have, len, rec.so_far()),
                 });
             }
         }
@@ -178,18 +178,18 @@ impl Client {
                     break Ok(());
                 }
                 Ok(None) => {}
-                Err(e) => break Err(ClientError::from_codec(e, rec.observed())),
+                Err(e) => break Err(ClientError::from_codec(e, rec.so_far())),
             }
             match self.read(rec, &mut pending, read_size).await {
                 Ok(0) => {
                     let end = self.decoder.decode_eof(&mut pending).map(|f| f.is_some());
                     break Err(match end {
-                        Err(e) => ClientError::from_codec(e, rec.observed()),
+                        Err(e) => ClientError::from_codec(e, rec.so_far()),
                         // Nothing of a reply arrived before the end of stream.
                         Ok(_) => ClientError::closed_early(
                             0,
                             self.config.length_field.size(),
-                            rec.observed(),
+                            rec.so_far(),
                         ),
                     });
                 }
