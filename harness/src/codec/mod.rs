@@ -12,7 +12,7 @@
 //! | `framed` | [`framed`] | `struct` or `json`, in both directions |
 //! | `upload` | [`upload`] | (request) `i32` length, JSON header, streamed file |
 //!
-//! Which decoder reads each direction of a framing is decided in one place, [`format`]
+//! Which decoder reads each direction of a framing is decided in one place, [`format`](mod@format)
 //! ([`Framing::formats`]).
 
 pub mod error;

@@ -11,10 +11,10 @@
 //! [`ServerConfig::drain_timeout`]).
 //!
 //! Per framing (see the submodules):
-//! - [`faithful`]: `naive`, `ready`, `struct`, `json`: one read of at most `read_size` bytes is
+//! - `faithful`: `naive`, `ready`, `struct`, `json`: one read of at most `read_size` bytes is
 //!   one command, exactly as the tutorials do, and replies are written as they write them.
-//! - [`framed`]: framed requests, framed replies.
-//! - [`upload`]: streamed, md5-checked file uploads with a `struct`-framed JSON status.
+//! - `framed`: framed requests, framed replies.
+//! - `upload`: streamed, md5-checked file uploads with a `struct`-framed JSON status.
 
 mod config;
 mod conn;
