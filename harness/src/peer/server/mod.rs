@@ -10,7 +10,8 @@
 //! closes, idle connections close, and exchanges in flight finish (up to
 //! [`ServerConfig::drain_timeout`]).
 //!
-//! Per framing (see the submodules):
+//! The handler of a connection is chosen by the request format of its framing
+//! ([`Framing::formats`](crate::codec::Framing::formats)):
 //! - `faithful`: `naive`, `ready`, `struct`, `json`: one read of at most `read_size` bytes is
 //!   one command, exactly as the tutorials do, and replies are written as they write them.
 //! - `framed`: framed requests, framed replies.
