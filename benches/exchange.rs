@@ -12,9 +12,9 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use stickler::check::drive::Servers;
 use stickler::codec::Framing;
 use stickler::peer::client::{Client, ClientConfig};
+use stickler::peer::pool::Pool;
 use stickler::peer::server::{self, ServerConfig};
 use stickler::proxy::{Proxy, ProxyConfig, ProxyHandle};
 use stickler::service::Service;
@@ -66,7 +66,7 @@ fn timed(rt: &Runtime, addr: SocketAddr, framing: Framing, request: &[u8], iters
 fn exchange_through_proxy(c: &mut Criterion) {
     let rt = runtime();
     let servers = rt
-        .block_on(Servers::start(&FRAMINGS, Service::Cmd))
+        .block_on(Pool::start(&FRAMINGS, Service::Cmd))
         .expect("start the servers");
     let proxies: Vec<(Framing, ProxyHandle)> = FRAMINGS
         .iter()
@@ -87,21 +87,21 @@ fn exchange_through_proxy(c: &mut Criterion) {
         for (_, p) in &proxies {
             p.shutdown().await;
         }
-        servers.stop().await;
+        servers.stop().await.expect("the servers stop cleanly");
     });
 }
 
 fn ping_pong_direct_vs_proxy(c: &mut Criterion) {
     let rt = runtime();
-    let (direct, proxy) = rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the echo server");
-        let addr = listener.local_addr().expect("bound");
+    let (echo, proxy) = rt.block_on(async {
         let config = ServerConfig::new(Framing::Naive, Service::Echo);
-        tokio::spawn(server::run(listener, config, std::future::pending()));
-        (addr, proxy_to(addr).await)
+        let echo = server::spawn_local(config)
+            .await
+            .expect("start the echo server");
+        let proxy = proxy_to(echo.addr()).await;
+        (echo, proxy)
     });
+    let direct = echo.addr();
     let ping = vec![b'p'; PING_SIZE];
     let mut group = c.benchmark_group("ping_pong_64B");
     group.throughput(Throughput::Elements(1));
@@ -111,7 +111,10 @@ fn ping_pong_direct_vs_proxy(c: &mut Criterion) {
         });
     }
     group.finish();
-    rt.block_on(proxy.shutdown());
+    rt.block_on(async {
+        proxy.shutdown().await;
+        echo.stop().await.expect("the echo server stops cleanly");
+    });
 }
 
 criterion_group!(benches, exchange_through_proxy, ping_pong_direct_vs_proxy);

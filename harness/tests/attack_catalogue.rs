@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Once;
 use std::time::Duration;
 
-use common::{TestServer, LIMIT};
+use common::{serve, stop};
 use stickler::attack::{self, mutate, report, AttackConfig, Wire};
 use stickler::codec::framed::HeaderKind;
 use stickler::codec::Framing;
@@ -48,9 +48,8 @@ pub fn test_config(addr: std::net::SocketAddr, framing: Framing, kind: HeaderKin
 
 async fn attack_builtin(framing: Framing, kind: HeaderKind) {
     count_panics();
-    let server =
-        TestServer::start(ServerConfig::new(framing, Service::Cmd).header_kind(kind)).await;
-    let config = test_config(server.addr, framing, kind);
+    let server = serve(ServerConfig::new(framing, Service::Cmd).header_kind(kind)).await;
+    let config = test_config(server.addr(), framing, kind);
     let cases = attack::select(&config, &[]).unwrap();
     let wire = Wire::of(framing, kind);
     let report = tokio::time::timeout(Duration::from_secs(60), async {
@@ -92,9 +91,7 @@ async fn attack_builtin(framing: Framing, kind: HeaderKind) {
         "{:?}",
         idle.reaction
     );
-    tokio::time::timeout(LIMIT, server.stop())
-        .await
-        .expect("server stopped in time");
+    stop(server).await;
     assert_eq!(PANICS.load(Ordering::SeqCst), 0, "a task panicked");
 }
 
@@ -137,8 +134,8 @@ async fn upload_survives_the_catalogue() {
 #[tokio::test]
 async fn a_wrong_server_is_reported_broken() {
     // An `upper` server where `cmd` is expected: replies arrive, but not the correct ones.
-    let server = TestServer::start(ServerConfig::new(Framing::Framed, Service::Upper)).await;
-    let config = test_config(server.addr, Framing::Framed, HeaderKind::Struct);
+    let server = serve(ServerConfig::new(Framing::Framed, Service::Upper)).await;
+    let config = test_config(server.addr(), Framing::Framed, HeaderKind::Struct);
     let cases = attack::select(&config, &["len-negative".into(), "garbage".into()]).unwrap();
     let report = attack::run_cases(&config, &cases, |_| {}).await;
     assert_eq!(report.broken(), 2, "{}", report::table(&report, false));
@@ -146,18 +143,18 @@ async fn a_wrong_server_is_reported_broken() {
         .results
         .iter()
         .all(|r| r.outcome == attack::Outcome::Wrong));
-    server.stop().await;
+    stop(server).await;
 }
 
 /// A target that stops answering: the case is reported, not passed.
 #[tokio::test]
 async fn a_dead_server_is_reported_refused() {
-    let server = TestServer::start(ServerConfig::new(Framing::Framed, Service::Cmd)).await;
-    let mut config = test_config(server.addr, Framing::Framed, HeaderKind::Struct);
+    let server = serve(ServerConfig::new(Framing::Framed, Service::Cmd)).await;
+    let mut config = test_config(server.addr(), Framing::Framed, HeaderKind::Struct);
     config.probe_timeout = Duration::from_millis(500);
     config.pid = None;
     attack::preflight(&config).await.unwrap();
-    server.stop().await;
+    stop(server).await;
     let cases = attack::select(&config, &["header-cut-1".into()]).unwrap();
     let report = attack::run_cases(&config, &cases, |_| {}).await;
     assert_eq!(report.results[0].outcome, attack::Outcome::Refused);

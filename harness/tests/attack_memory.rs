@@ -10,7 +10,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TestServer, LIMIT};
+use common::{serve, stop, LIMIT};
 use stickler::attack::script::{Count, Script};
 use stickler::attack::{run::run_case, sys, AttackConfig, Outcome, Shape};
 use stickler::codec::framed::HeaderKind;
@@ -27,8 +27,8 @@ const MAX_GROWTH: i64 = 64 << 20;
 async fn flood(framing: Framing, kind: HeaderKind, field: LengthField) {
     let mut server_config = ServerConfig::new(framing, Service::Cmd).header_kind(kind);
     server_config.length_field = field;
-    let server = TestServer::start(server_config).await;
-    let mut config = AttackConfig::new(server.addr, framing);
+    let server = serve(server_config).await;
+    let mut config = AttackConfig::new(server.addr(), framing);
     config.header_kind = kind;
     config.length_field = field;
     config.observe = Duration::from_millis(300);
@@ -64,15 +64,15 @@ async fn flood(framing: Framing, kind: HeaderKind, field: LengthField) {
         );
         assert!(growth < MAX_GROWTH, "{label}: grew {} MiB", growth >> 20);
     }
-    server.stop().await;
+    stop(server).await;
 }
 
 /// 1,000 connections through the proxy (toxics in both directions) to a framed server: idle,
 /// then each announcing 1 TB.
 async fn flood_through_proxy() {
-    let server = TestServer::start(ServerConfig::new(Framing::Framed, Service::Cmd)).await;
+    let server = serve(ServerConfig::new(Framing::Framed, Service::Cmd)).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let mut proxy_config = ProxyConfig::new(server.addr);
+    let mut proxy_config = ProxyConfig::new(server.addr());
     proxy_config
         .toxics
         .push("both:latency=2ms,jitter=1ms".parse().unwrap());
@@ -107,7 +107,7 @@ async fn flood_through_proxy() {
         assert!(growth < MAX_GROWTH, "{what}: grew {} MiB", growth >> 20);
     }
     proxy.shutdown().await;
-    server.stop().await;
+    stop(server).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
 
-use common::{TestServer, LIMIT};
+use common::{serve, stop, LIMIT};
 use socket2::SockRef;
 use stickler::attack::{self, report, AttackConfig, End, Shape, Wire};
 use stickler::codec::framed::HeaderKind;
@@ -79,9 +79,8 @@ async fn drained(proxy: &ProxyHandle) {
 async fn catalogue_through_the_proxy_to_every_builtin_wire() {
     count_panics();
     for (framing, kind) in WIRES {
-        let server =
-            TestServer::start(ServerConfig::new(framing, Service::Cmd).header_kind(kind)).await;
-        let proxy = proxy_to(server.addr).await;
+        let server = serve(ServerConfig::new(framing, Service::Cmd).header_kind(kind)).await;
+        let proxy = proxy_to(server.addr()).await;
         let config = config(proxy.local_addr(), framing, kind);
         let cases = attack::select(&config, &[]).unwrap();
         let report = tokio::time::timeout(
@@ -98,7 +97,7 @@ async fn catalogue_through_the_proxy_to_every_builtin_wire() {
         );
         drained(&proxy).await;
         proxy.shutdown().await;
-        server.stop().await;
+        stop(server).await;
     }
     assert_eq!(PANICS.load(Ordering::SeqCst), 0, "a task panicked");
 }
@@ -161,8 +160,7 @@ async fn exchange(
 async fn catalogue_from_a_hostile_server_back_through_the_proxy() {
     count_panics();
     for (framing, kind) in WIRES {
-        let good =
-            TestServer::start(ServerConfig::new(framing, Service::Cmd).header_kind(kind)).await;
+        let good = serve(ServerConfig::new(framing, Service::Cmd).header_kind(kind)).await;
         let answer: Answer = Arc::new(Mutex::new((Vec::new(), End::Fin)));
         let hostile = hostile_server(answer.clone()).await;
         let proxy = proxy_to(hostile).await;
@@ -191,7 +189,7 @@ async fn catalogue_from_a_hostile_server_back_through_the_proxy() {
             .await;
             assert!(got.is_ok(), "{}: the client hung", case.name);
             // The proxy still serves a new connection, to a good server.
-            proxy.set_upstream(good.addr);
+            proxy.set_upstream(good.addr());
             let ok = exchange(proxy.local_addr(), framing, kind, Duration::from_secs(5))
                 .await
                 .unwrap_or_else(|e| panic!("{framing}/{kind:?} after {}: {e}", case.name));
@@ -211,7 +209,7 @@ async fn catalogue_from_a_hostile_server_back_through_the_proxy() {
         );
         drained(&proxy).await;
         proxy.shutdown().await;
-        good.stop().await;
+        stop(good).await;
     }
     assert_eq!(PANICS.load(Ordering::SeqCst), 0, "a task panicked");
 }

@@ -7,13 +7,13 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{Logs, TestServer, LIMIT};
+use common::{serve, Logs, LIMIT};
 use serde_json::Value;
 use stickler::codec::framed::HeaderKind;
 use stickler::codec::json::md5_hex;
 use stickler::codec::Framing;
 use stickler::peer::client::{Client, ClientConfig};
-use stickler::peer::server::ServerConfig;
+use stickler::peer::server::{ServerConfig, ServerHandle};
 use stickler::service::Service;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -29,8 +29,8 @@ async fn read_until_closed(stream: &mut TcpStream) -> Vec<u8> {
 }
 
 /// A fresh client still gets served.
-async fn still_serves(server: &TestServer, framing: Framing, kind: HeaderKind) {
-    let mut c = Client::connect(server.addr, ClientConfig::new(framing).header_kind(kind))
+async fn still_serves(server: &ServerHandle, framing: Framing, kind: HeaderKind) {
+    let mut c = Client::connect(server.addr(), ClientConfig::new(framing).header_kind(kind))
         .await
         .unwrap();
     if framing == Framing::Upload {
@@ -44,8 +44,8 @@ async fn still_serves(server: &TestServer, framing: Framing, kind: HeaderKind) {
     }
 }
 
-async fn framed_server(kind: HeaderKind) -> TestServer {
-    TestServer::start(
+async fn framed_server(kind: HeaderKind) -> ServerHandle {
+    serve(
         ServerConfig::new(Framing::Framed, Service::Cmd)
             .header_kind(kind)
             .max_frame_length(1 << 20),
@@ -54,8 +54,8 @@ async fn framed_server(kind: HeaderKind) -> TestServer {
 }
 
 /// Sends `bytes` (then FIN if `finish`) and expects the server to close, sending nothing.
-async fn expect_closed(server: &TestServer, bytes: &[u8], finish: bool) {
-    let mut raw = TcpStream::connect(server.addr).await.unwrap();
+async fn expect_closed(server: &ServerHandle, bytes: &[u8], finish: bool) {
+    let mut raw = TcpStream::connect(server.addr()).await.unwrap();
     raw.write_all(bytes).await.unwrap();
     if finish {
         raw.shutdown().await.unwrap();
@@ -132,8 +132,8 @@ async fn bad_json_header() {
 #[tokio::test]
 async fn wrong_ready_token() {
     let (logs, _guard) = Logs::capture();
-    let server = TestServer::start(ServerConfig::new(Framing::Ready, Service::Cmd)).await;
-    let mut raw = TcpStream::connect(server.addr).await.unwrap();
+    let server = serve(ServerConfig::new(Framing::Ready, Service::Cmd)).await;
+    let mut raw = TcpStream::connect(server.addr()).await.unwrap();
     raw.write_all(b"echo hi").await.unwrap();
     let mut digits = [0u8; 8];
     let n = raw.read(&mut digits).await.unwrap();
@@ -152,8 +152,8 @@ async fn wrong_ready_token() {
     still_serves(&server, Framing::Ready, HeaderKind::Struct).await;
 }
 
-async fn upload_server(dir: &Path, max_upload_size: usize) -> TestServer {
-    TestServer::start(
+async fn upload_server(dir: &Path, max_upload_size: usize) -> ServerHandle {
+    serve(
         ServerConfig::new(Framing::Upload, Service::Echo)
             .storage_dir(dir)
             .max_upload_size(max_upload_size),
@@ -162,9 +162,9 @@ async fn upload_server(dir: &Path, max_upload_size: usize) -> TestServer {
 }
 
 /// Sends a raw upload request and returns the JSON status.
-async fn raw_upload(server: &TestServer, header: &Value, body: &[u8], finish: bool) -> Value {
+async fn raw_upload(server: &ServerHandle, header: &Value, body: &[u8], finish: bool) -> Value {
     let json = header.to_string().into_bytes();
-    let mut raw = TcpStream::connect(server.addr).await.unwrap();
+    let mut raw = TcpStream::connect(server.addr()).await.unwrap();
     raw.write_all(&(json.len() as i32).to_le_bytes())
         .await
         .unwrap();
@@ -287,8 +287,8 @@ async fn upload_without_md5() {
 #[tokio::test]
 async fn client_vanishes_mid_reply() {
     let (logs, _guard) = Logs::capture();
-    let server = TestServer::start(ServerConfig::new(Framing::Struct, Service::Cmd)).await;
-    let mut raw = TcpStream::connect(server.addr).await.unwrap();
+    let server = serve(ServerConfig::new(Framing::Struct, Service::Cmd)).await;
+    let mut raw = TcpStream::connect(server.addr()).await.unwrap();
     // About 2.7 MB of reply, far more than the socket buffers hold; read a little, then reset.
     raw.write_all(b"seq 1 400000").await.unwrap();
     let mut some = [0u8; 1024];

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use stickler::check::drive::{run_matrix, MatrixConfig, Servers};
+use stickler::check::drive::{run_matrix, MatrixConfig};
 use stickler::check::expect::ExpectTable;
 use stickler::check::external::{ClientOutput, ExternalClient};
 use stickler::check::matrix::{cases, select, CaseId};
@@ -16,6 +16,7 @@ use stickler::check::report;
 use stickler::check::run::RunConfig;
 use stickler::check::MatrixReport;
 use stickler::codec::Framing;
+use stickler::peer::pool::Pool;
 use stickler::service::Service;
 
 /// The tests here measure timing-sensitive behaviour (whether a reader sees a piece alone):
@@ -66,11 +67,11 @@ async fn builtin_servers_measure_exactly_the_protocols_table() {
         all.len(),
         "the expected table covers every cell of the matrix"
     );
-    let servers = Servers::start(&Framing::ALL, Service::Cmd).await.unwrap();
+    let servers = Pool::start(&Framing::ALL, Service::Cmd).await.unwrap();
     let report = run_matrix(all, |f| servers.addr(f), &config("built-in servers", None))
         .await
         .unwrap();
-    servers.stop().await;
+    servers.stop().await.unwrap();
     assert!(
         report.cells.iter().all(|c| c.counts.total() > 0),
         "every cell measured something"
@@ -93,7 +94,7 @@ async fn committed_minimised_cases_still_reproduce() {
         "fixtures/cases holds the minimised cases of the built-in servers"
     );
     let framings: Vec<Framing> = Framing::ALL.to_vec();
-    let servers = Servers::start(&framings, Service::Cmd).await.unwrap();
+    let servers = Pool::start(&framings, Service::Cmd).await.unwrap();
     let cfg = RunConfig::default();
     let mut set = tokio::task::JoinSet::new();
     let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(4));
@@ -121,7 +122,7 @@ async fn committed_minimised_cases_still_reproduce() {
             ));
         }
     }
-    servers.stop().await;
+    servers.stop().await.unwrap();
     assert!(
         failures.is_empty(),
         "cases that no longer reproduce:\n{}",
@@ -199,15 +200,13 @@ async fn judge_client(script: &str, picked: &[&str]) -> MatrixReport {
         repo().join("fixtures/peers").join(script).display()
     );
     let client = ExternalClient::parse(&command, ClientOutput::Digest).unwrap();
-    let servers = Servers::start(&[Framing::Struct], Service::Cmd)
-        .await
-        .unwrap();
+    let servers = Pool::start(&[Framing::Struct], Service::Cmd).await.unwrap();
     let globs: Vec<String> = picked.iter().map(|s| s.to_string()).collect();
     let all: Vec<CaseId> = select(cases(&[Framing::Struct]), &globs).unwrap();
     let report = run_matrix(all, |f| servers.addr(f), &config(script, Some(client)))
         .await
         .unwrap();
-    servers.stop().await;
+    servers.stop().await.unwrap();
     report
 }
 

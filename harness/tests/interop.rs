@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{digests, python, run_ok, spawn_listening, TestServer, LIMIT};
+use common::{digests, python, run_ok, serve, spawn_listening, stop, LIMIT};
 use stickler::codec::framed::HeaderKind;
 use stickler::codec::Framing;
 use stickler::peer::client::{Client, ClientConfig};
@@ -89,10 +89,9 @@ async fn python_clients_against_our_servers() {
         ),
     ];
     for (framing, kind, script, flags, commands) in cases {
-        let server =
-            TestServer::start(ServerConfig::new(framing, Service::Cmd).header_kind(kind)).await;
+        let server = serve(ServerConfig::new(framing, Service::Cmd).header_kind(kind)).await;
         let mut args: Vec<String> = flags.iter().map(|s| s.to_string()).collect();
-        args.push(server.addr.to_string());
+        args.push(server.addr().to_string());
         args.extend(commands.iter().map(|s| s.to_string()));
         let out = timeout(LIMIT, run_python(script, args)).await.unwrap();
         assert_eq!(
@@ -100,7 +99,7 @@ async fn python_clients_against_our_servers() {
             expected(commands),
             "{script} {flags:?} against our {framing} server"
         );
-        server.stop().await;
+        stop(server).await;
     }
 }
 
@@ -136,17 +135,15 @@ async fn our_clients_against_python_servers() {
 async fn python_upload_client_against_our_server() {
     let storage = tempfile::tempdir().unwrap();
     let sources = tempfile::tempdir().unwrap();
-    let server = TestServer::start(
-        ServerConfig::new(Framing::Upload, Service::Echo).storage_dir(storage.path()),
-    )
-    .await;
+    let server =
+        serve(ServerConfig::new(Framing::Upload, Service::Echo).storage_dir(storage.path())).await;
     let data: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
     let path = sources.path().join("file.bin");
     std::fs::write(&path, &data).unwrap();
     let empty = sources.path().join("empty");
     std::fs::write(&empty, b"").unwrap();
     let args = vec![
-        server.addr.to_string(),
+        server.addr().to_string(),
         path.to_string_lossy().into_owned(),
         empty.to_string_lossy().into_owned(),
     ];
@@ -170,5 +167,5 @@ async fn python_upload_client_against_our_server() {
         data
     );
     assert_eq!(std::fs::read(storage.path().join("empty")).unwrap(), b"");
-    server.stop().await;
+    stop(server).await;
 }

@@ -8,9 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{
-    spawn_listening_with_stderr, struct_reply, wait_within_limit, ChildGuard, TestServer, LIMIT,
-};
+use common::{spawn_listening_with_stderr, struct_reply, wait_within_limit, ChildGuard, LIMIT};
 use stickler::codec::Framing;
 use stickler::peer::client::{Client, ClientConfig};
 use stickler::peer::server::ServerConfig;
@@ -45,11 +43,11 @@ fn turns(session: &Session, conn: usize) -> Vec<(Side, Vec<u8>)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_the_file_once_n_connections_closed() {
-    let server = TestServer::start(ServerConfig::new(Framing::Struct, Service::Upper)).await;
+    let server = common::serve(ServerConfig::new(Framing::Struct, Service::Upper)).await;
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("session.json");
     let (mut child, addr) = record(
-        server.addr,
+        server.addr(),
         &out,
         &[
             "--connections",
@@ -91,15 +89,15 @@ async fn writes_the_file_once_n_connections_closed() {
         log.contains("connection 0 closed: 4 turns, 11 bytes from the client, 19 from the server"),
         "{log}"
     );
-    server.stop().await;
+    common::stop(server).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_writes_what_was_recorded_so_far() {
-    let server = TestServer::start(ServerConfig::new(Framing::Struct, Service::Upper)).await;
+    let server = common::serve(ServerConfig::new(Framing::Struct, Service::Upper)).await;
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("session.json");
-    let (mut child, addr) = record(server.addr, &out, &[]);
+    let (mut child, addr) = record(server.addr(), &out, &[]);
 
     // One connection that closed, one still open with one exchange made.
     let mut done = Client::connect(addr, ClientConfig::new(Framing::Struct))
@@ -148,7 +146,7 @@ async fn sigterm_writes_what_was_recorded_so_far() {
     let log = stderr_of(&out);
     assert!(log.contains("1 connections were still open"), "{log}");
     drop(open);
-    server.stop().await;
+    common::stop(server).await;
 }
 
 #[test]

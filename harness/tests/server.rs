@@ -6,19 +6,19 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TestServer, LIMIT};
+use common::{serve, stop, LIMIT};
 use stickler::codec::framed::HeaderKind;
 use stickler::codec::Framing;
 use stickler::peer::client::{Client, ClientConfig, ClientError};
-use stickler::peer::server::ServerConfig;
+use stickler::peer::server::{ServerConfig, ServerHandle};
 use stickler::service::Service;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
-async fn client(server: &TestServer, framing: Framing, kind: HeaderKind) -> Client {
+async fn client(server: &ServerHandle, framing: Framing, kind: HeaderKind) -> Client {
     let config = ClientConfig::new(framing).header_kind(kind);
-    Client::connect(server.addr, config).await.unwrap()
+    Client::connect(server.addr(), config).await.unwrap()
 }
 
 #[tokio::test]
@@ -33,8 +33,7 @@ async fn every_framing_and_service_answers() {
     ];
     for (framing, kind) in cases {
         for service in [Service::Cmd, Service::Upper, Service::Echo] {
-            let server =
-                TestServer::start(ServerConfig::new(framing, service).header_kind(kind)).await;
+            let server = serve(ServerConfig::new(framing, service).header_kind(kind)).await;
             let mut c = client(&server, framing, kind).await;
             for request in [&b"echo hello"[..], b"seq 1 150", b"nosuch x"] {
                 let reply = timeout(LIMIT, c.exchange(request)).await.unwrap().unwrap();
@@ -46,7 +45,7 @@ async fn every_framing_and_service_answers() {
                 assert!(!reply.reads.is_empty());
             }
             drop(c);
-            server.stop().await;
+            stop(server).await;
         }
     }
 }
@@ -59,7 +58,7 @@ async fn seq_1_2000_over_struct_json_ready_framed() {
         Framing::Ready,
         Framing::Framed,
     ] {
-        let server = TestServer::start(ServerConfig::new(framing, Service::Cmd)).await;
+        let server = serve(ServerConfig::new(framing, Service::Cmd)).await;
         let mut c = client(&server, framing, HeaderKind::Struct).await;
         let reply = c.exchange(b"seq 1 2000").await.unwrap();
         assert_eq!(reply.body.len(), 8893, "{framing}");
@@ -80,7 +79,7 @@ async fn seq_1_2000_over_struct_json_ready_framed() {
 /// The naive framing's finding, observed: a reply over 1024 bytes spills into the next exchange.
 #[tokio::test]
 async fn naive_large_reply_spills_into_the_next_exchange() {
-    let server = TestServer::start(ServerConfig::new(Framing::Naive, Service::Cmd)).await;
+    let server = serve(ServerConfig::new(Framing::Naive, Service::Cmd)).await;
     let mut c = client(&server, Framing::Naive, HeaderKind::Struct).await;
     let expected = Service::Cmd.reply(b"seq 1 2000");
     let first = c.exchange(b"seq 1 2000").await.unwrap();
@@ -98,8 +97,8 @@ async fn naive_large_reply_spills_into_the_next_exchange() {
 /// One read is one command: two requests arriving together are one command.
 #[tokio::test]
 async fn faithful_server_takes_one_read_as_one_command() {
-    let server = TestServer::start(ServerConfig::new(Framing::Struct, Service::Echo)).await;
-    let mut raw = TcpStream::connect(server.addr).await.unwrap();
+    let server = serve(ServerConfig::new(Framing::Struct, Service::Echo)).await;
+    let mut raw = TcpStream::connect(server.addr()).await.unwrap();
     raw.write_all(b"firstsecond").await.unwrap();
     let mut len = [0u8; 4];
     raw.read_exact(&mut len).await.unwrap();
@@ -108,12 +107,12 @@ async fn faithful_server_takes_one_read_as_one_command() {
 
 #[tokio::test]
 async fn many_clients_are_served_concurrently() {
-    let server = TestServer::start(ServerConfig::new(Framing::Struct, Service::Cmd)).await;
+    let server = serve(ServerConfig::new(Framing::Struct, Service::Cmd)).await;
     // A connected, silent client does not block the others (the tutorials' servers would).
-    let _idle = TcpStream::connect(server.addr).await.unwrap();
+    let _idle = TcpStream::connect(server.addr()).await.unwrap();
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..32 {
-        let addr = server.addr;
+        let addr = server.addr();
         tasks.spawn(async move {
             let mut c = Client::connect(addr, ClientConfig::new(Framing::Struct))
                 .await
@@ -136,15 +135,13 @@ async fn many_clients_are_served_concurrently() {
 
 #[tokio::test]
 async fn connection_cap_refuses_extra_clients_cleanly() {
-    let server =
-        TestServer::start(ServerConfig::new(Framing::Struct, Service::Cmd).max_connections(2))
-            .await;
+    let server = serve(ServerConfig::new(Framing::Struct, Service::Cmd).max_connections(2)).await;
     let mut a = client(&server, Framing::Struct, HeaderKind::Struct).await;
     let mut b = client(&server, Framing::Struct, HeaderKind::Struct).await;
     a.exchange(b"echo a").await.unwrap();
     b.exchange(b"echo b").await.unwrap();
     // The third is accepted and closed at once: no reply, no hang.
-    let mut raw = TcpStream::connect(server.addr).await.unwrap();
+    let mut raw = TcpStream::connect(server.addr()).await.unwrap();
     let mut buf = [0u8; 16];
     let n = timeout(LIMIT, raw.read(&mut buf))
         .await
@@ -169,11 +166,11 @@ async fn connection_cap_refuses_extra_clients_cleanly() {
 
 #[tokio::test]
 async fn idle_connections_are_closed() {
-    let server = TestServer::start(
+    let server = serve(
         ServerConfig::new(Framing::Framed, Service::Cmd).idle_timeout(Duration::from_millis(200)),
     )
     .await;
-    let mut raw = TcpStream::connect(server.addr).await.unwrap();
+    let mut raw = TcpStream::connect(server.addr()).await.unwrap();
     let start = std::time::Instant::now();
     let mut buf = [0u8; 8];
     let n = timeout(LIMIT, raw.read(&mut buf)).await.unwrap().unwrap();
@@ -185,15 +182,15 @@ async fn idle_connections_are_closed() {
 /// exchange waiting for the client's token.
 #[tokio::test]
 async fn shutdown_drains_exchanges_in_flight() {
-    let mut server = TestServer::start(ServerConfig::new(Framing::Ready, Service::Cmd)).await;
-    let mut idle = TcpStream::connect(server.addr).await.unwrap();
-    let mut busy = TcpStream::connect(server.addr).await.unwrap();
+    let server = serve(ServerConfig::new(Framing::Ready, Service::Cmd)).await;
+    let mut idle = TcpStream::connect(server.addr()).await.unwrap();
+    let mut busy = TcpStream::connect(server.addr()).await.unwrap();
     busy.write_all(b"seq 1 2000").await.unwrap();
     let mut digits = [0u8; 16];
     let n = busy.read(&mut digits).await.unwrap();
     assert_eq!(&digits[..n], b"8893");
 
-    let done = server.begin_stop();
+    server.shutdown();
     let mut buf = [0u8; 8];
     assert_eq!(
         timeout(LIMIT, idle.read(&mut buf)).await.unwrap().unwrap(),
@@ -201,7 +198,7 @@ async fn shutdown_drains_exchanges_in_flight() {
     );
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(
-        !done.is_finished(),
+        !server.is_finished(),
         "run() waits for the exchange in flight"
     );
 
@@ -212,27 +209,24 @@ async fn shutdown_drains_exchanges_in_flight() {
         .unwrap()
         .unwrap();
     assert_eq!(body, Service::Cmd.reply(b"seq 1 2000"));
-    timeout(LIMIT, done).await.unwrap().unwrap().unwrap();
+    timeout(LIMIT, server.join()).await.unwrap().unwrap();
 }
 
 #[tokio::test]
 async fn custom_ready_token() {
-    let server = TestServer::start(
-        ServerConfig::new(Framing::Ready, Service::Cmd).ready_token(&b"recv_ready"[..]),
-    )
-    .await;
+    let server =
+        serve(ServerConfig::new(Framing::Ready, Service::Cmd).ready_token(&b"recv_ready"[..]))
+            .await;
     let config = ClientConfig::new(Framing::Ready).token(&b"recv_ready"[..]);
-    let mut c = Client::connect(server.addr, config).await.unwrap();
+    let mut c = Client::connect(server.addr(), config).await.unwrap();
     assert_eq!(&c.exchange(b"echo hi").await.unwrap().body[..], b"hi\n");
 }
 
 #[tokio::test]
 async fn uploads_are_stored_under_their_base_name() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(
-        ServerConfig::new(Framing::Upload, Service::Echo).storage_dir(dir.path()),
-    )
-    .await;
+    let server =
+        serve(ServerConfig::new(Framing::Upload, Service::Echo).storage_dir(dir.path())).await;
     let mut c = client(&server, Framing::Upload, HeaderKind::Struct).await;
     let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
     for name in ["/a/b/c/d/e/a.txt", "b.bin", "dir\\c.dat"] {
@@ -257,7 +251,7 @@ async fn uploads_are_stored_under_their_base_name() {
 
 #[tokio::test]
 async fn upload_without_storage_dir_uses_a_temporary_one() {
-    let server = TestServer::start(ServerConfig::new(Framing::Upload, Service::Echo)).await;
+    let server = serve(ServerConfig::new(Framing::Upload, Service::Echo)).await;
     let mut c = client(&server, Framing::Upload, HeaderKind::Struct).await;
     let reply = c.upload("x.txt", b"hello").await.unwrap();
     assert!(std::str::from_utf8(&reply.body)
@@ -268,5 +262,5 @@ async fn upload_without_storage_dir_uses_a_temporary_one() {
         c.send(b"echo hi").await,
         Err(ClientError::Unsupported { .. })
     ));
-    server.stop().await;
+    stop(server).await;
 }

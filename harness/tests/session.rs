@@ -6,7 +6,7 @@ mod common;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use common::{struct_reply, TestServer, LIMIT};
+use common::{struct_reply, LIMIT};
 use stickler::codec::Framing;
 use stickler::peer::client::{Client, ClientConfig};
 use stickler::peer::server::ServerConfig;
@@ -55,9 +55,9 @@ async fn start(config: RecordConfig) -> (SocketAddr, tokio::task::JoinHandle<rec
 
 #[tokio::test]
 async fn records_each_connections_turns_until_n_have_closed() {
-    let server = TestServer::start(ServerConfig::new(Framing::Struct, Service::Upper)).await;
+    let server = common::serve(ServerConfig::new(Framing::Struct, Service::Upper)).await;
     let progress = Arc::new(Mutex::new(Vec::new()));
-    let mut config = RecordConfig::new(server.addr);
+    let mut config = RecordConfig::new(server.addr());
     config.connections = Some(2);
     let seen = progress.clone();
     config.progress = Some(Arc::new(move |p: &Progress| {
@@ -95,13 +95,13 @@ async fn records_each_connections_turns_until_n_have_closed() {
             "connection 0 closed: 4 turns, 19 bytes from the client, 27 from the server"
         );
     }
-    server.stop().await;
+    common::stop(server).await;
 }
 
 #[tokio::test]
 async fn past_the_cap_it_forwards_but_stops_recording() {
-    let server = TestServer::start(ServerConfig::new(Framing::Struct, Service::Upper)).await;
-    let mut config = RecordConfig::new(server.addr);
+    let server = common::serve(ServerConfig::new(Framing::Struct, Service::Upper)).await;
+    let mut config = RecordConfig::new(server.addr());
     config.connections = Some(2);
     // Room for one connection, its first turn and 10 bytes.
     config.max_bytes = 2 * ENTRY_COST + 10;
@@ -123,7 +123,7 @@ async fn past_the_cap_it_forwards_but_stops_recording() {
             bytes: b"0123456789".to_vec()
         }]
     );
-    server.stop().await;
+    common::stop(server).await;
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Instant;
 
-use common::{TestServer, LIMIT};
+use common::LIMIT;
 use stickler::check::external::{ClientOutput, ExternalClient};
 use stickler::check::session::client::check_client;
 use stickler::check::session::{check_server, SessionConfig, SessionProfile, SetupError};
@@ -56,12 +56,12 @@ fn profiles(names: &[&str]) -> Vec<SessionProfile> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_robust_server_passes_every_profile() {
-    let server = TestServer::start(ServerConfig::new(Framing::Framed, Service::Cmd)).await;
+    let server = common::serve(ServerConfig::new(Framing::Framed, Service::Cmd)).await;
     let cfg = SessionConfig::default();
     let started = Instant::now();
     let report = tokio::time::timeout(
         LIMIT * 3,
-        check_server(server.addr, &echo_session(10, true), &[], &cfg),
+        check_server(server.addr(), &echo_session(10, true), &[], &cfg),
     )
     .await
     .expect("checked in time")
@@ -83,18 +83,18 @@ async fn a_robust_server_passes_every_profile() {
     // Ten requests of 16 bytes, each cut at every point: 150 connections.
     assert_eq!(cut_up.runs, 150);
     assert!(report.masks.is_empty(), "{:?}", report.masks);
-    server.stop().await;
+    common::stop(server).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_read_per_request_is_caught_by_every_cut_of_the_request() {
     // The `struct` server takes one read of up to 1024 bytes as one command.
-    let server = TestServer::start(ServerConfig::new(Framing::Struct, Service::Cmd)).await;
+    let server = common::serve(ServerConfig::new(Framing::Struct, Service::Cmd)).await;
     let cfg = SessionConfig {
         profiles: profiles(&["none", "cut-up", "cut-down"]),
         ..SessionConfig::default()
     };
-    let report = check_server(server.addr, &echo_session(3, false), &[], &cfg)
+    let report = check_server(server.addr(), &echo_session(3, false), &[], &cfg)
         .await
         .expect("the struct server answers the clean run");
     let cell = |p: &str| report.cells.iter().find(|c| c.profile == p).unwrap();
@@ -120,7 +120,7 @@ async fn one_read_per_request_is_caught_by_every_cut_of_the_request() {
         f.detail
     );
     assert!(!report.passed());
-    server.stop().await;
+    common::stop(server).await;
 }
 
 #[tokio::test]
@@ -138,7 +138,7 @@ async fn a_target_that_is_not_there_is_a_setup_error() {
 #[tokio::test]
 async fn a_server_that_does_not_answer_is_a_setup_error() {
     // A framed server waits for a whole frame; a session whose request is cut short gets nothing.
-    let server = TestServer::start(ServerConfig::new(Framing::Framed, Service::Cmd)).await;
+    let server = common::serve(ServerConfig::new(Framing::Framed, Service::Cmd)).await;
     let session = vec![Connection {
         turns: vec![
             Turn {
@@ -156,11 +156,11 @@ async fn a_server_that_does_not_answer_is_a_setup_error() {
         idle: std::time::Duration::from_millis(300),
         ..SessionConfig::default()
     };
-    let err = check_server(server.addr, &session, &[], &cfg)
+    let err = check_server(server.addr(), &session, &[], &cfg)
         .await
         .unwrap_err();
     assert!(matches!(err, SetupError::NoAnswer { .. }), "{err}");
-    server.stop().await;
+    common::stop(server).await;
 }
 
 /// The session of the `struct` framing's tutorial client: raw requests, length-prefixed replies.

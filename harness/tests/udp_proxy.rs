@@ -9,10 +9,9 @@ use stickler::chaos::Direction;
 use stickler::udp::client::{UdpClient, UdpClientError};
 use stickler::udp::proxy::{UdpProxy, UdpProxyConfig, UdpProxyHandle};
 use stickler::udp::record::{Action, DatagramEvent, DatagramSink};
-use stickler::udp::server::{self, UdpServerConfig};
+use stickler::udp::server::{self, ServerHandle, UdpServerConfig};
 use stickler::udp::{UdpService, MAX_DATAGRAM};
 use tokio::net::UdpSocket;
-use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 const LIMIT: Duration = Duration::from_secs(20);
@@ -23,19 +22,11 @@ async fn within<T>(f: impl std::future::Future<Output = T>) -> T {
         .expect("step timed out")
 }
 
-/// An echo server for the rest of the test (stops when the sender drops).
-async fn echo_server() -> (SocketAddr, oneshot::Sender<()>) {
-    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let addr = socket.local_addr().unwrap();
-    let (tx, rx) = oneshot::channel::<()>();
-    tokio::spawn(server::run(
-        socket,
-        UdpServerConfig::new(UdpService::Echo),
-        async {
-            let _ = rx.await;
-        },
-    ));
-    (addr, tx)
+/// An echo server for the rest of the test (stops when the handle drops).
+async fn echo_server() -> ServerHandle {
+    server::spawn_local(UdpServerConfig::new(UdpService::Echo))
+        .await
+        .unwrap()
 }
 
 async fn proxy(upstream: SocketAddr, toxics: &[&str], seed: u64) -> UdpProxyHandle {
@@ -82,7 +73,8 @@ fn decisions(events: &[DatagramEvent], dir: Direction) -> Vec<(u64, Action, u8)>
 
 #[tokio::test]
 async fn the_same_seed_makes_the_same_decisions() {
-    let (server, _stop) = echo_server().await;
+    let echo = echo_server().await;
+    let server = echo.addr();
     let toxics = [
         "up:drop=0.2,burst=2",
         "down:dup=0.3",
@@ -128,7 +120,8 @@ async fn the_same_seed_makes_the_same_decisions() {
 
 #[tokio::test]
 async fn drop_loses_datagrams_in_bursts() {
-    let (server, _stop) = echo_server().await;
+    let echo = echo_server().await;
+    let server = echo.addr();
     let p = proxy(server, &["up:drop=0.1,burst=5"], 3).await;
     let got = burst(p.local_addr(), 100, Duration::from_millis(200)).await;
     p.shutdown().await;
@@ -170,7 +163,8 @@ async fn drop_loses_datagrams_in_bursts() {
 
 #[tokio::test]
 async fn dup_sends_every_reply_twice() {
-    let (server, _stop) = echo_server().await;
+    let echo = echo_server().await;
+    let server = echo.addr();
     let p = proxy(server, &["down:dup=1"], 1).await;
     let got = burst(p.local_addr(), 10, Duration::from_millis(200)).await;
     let mut sorted = got.clone();
@@ -181,7 +175,8 @@ async fn dup_sends_every_reply_twice() {
 
 #[tokio::test]
 async fn reorder_and_jitter_change_the_order_but_lose_nothing() {
-    let (server, _stop) = echo_server().await;
+    let echo = echo_server().await;
+    let server = echo.addr();
     for toxic in ["up:reorder=4", "both:delay=5ms,jitter=5ms"] {
         let p = proxy(server, &[toxic], 11).await;
         let got = burst(p.local_addr(), 30, Duration::from_millis(200)).await;
@@ -198,7 +193,8 @@ async fn reorder_and_jitter_change_the_order_but_lose_nothing() {
 
 #[tokio::test]
 async fn delay_holds_each_datagram() {
-    let (server, _stop) = echo_server().await;
+    let echo = echo_server().await;
+    let server = echo.addr();
     let p = proxy(server, &["down:delay=100ms"], 1).await;
     let mut c = UdpClient::connect(p.local_addr()).await.unwrap();
     let t = Instant::now();
@@ -266,7 +262,8 @@ async fn a_one_ms_delay_keeps_sub_millisecond_precision() {
 
 #[tokio::test]
 async fn truncate_cuts_to_the_receivers_buffer() {
-    let (server, _stop) = echo_server().await;
+    let echo = echo_server().await;
+    let server = echo.addr();
     let p = proxy(server, &["down:truncate=10"], 1).await;
     let mut c = UdpClient::connect(p.local_addr()).await.unwrap();
     let got = within(c.exchange(b"0123456789abcdef")).await.unwrap();
@@ -288,7 +285,8 @@ async fn truncate_cuts_to_the_receivers_buffer() {
 
 #[tokio::test]
 async fn oversize_datagrams_pass_whole() {
-    let (server, _stop) = echo_server().await;
+    let echo = echo_server().await;
+    let server = echo.addr();
     let p = proxy(server, &[], 1).await;
     let mut c = UdpClient::connect(p.local_addr())
         .await
@@ -309,7 +307,8 @@ async fn oversize_datagrams_pass_whole() {
 
 #[tokio::test]
 async fn a_flood_from_many_ports_keeps_client_state_bounded() {
-    let (server, _stop) = echo_server().await;
+    let echo = echo_server().await;
+    let server = echo.addr();
     let mut config = UdpProxyConfig::new(server);
     config.max_clients = 8;
     let p = proxy_with(config).await;
@@ -341,7 +340,8 @@ async fn a_flood_from_many_ports_keeps_client_state_bounded() {
 
 #[tokio::test]
 async fn idle_mappings_expire() {
-    let (server, _stop) = echo_server().await;
+    let echo = echo_server().await;
+    let server = echo.addr();
     let mut config = UdpProxyConfig::new(server);
     config.idle_timeout = Duration::from_millis(100);
     let p = proxy_with(config).await;
@@ -379,7 +379,8 @@ async fn an_upstream_that_never_answers_ends_in_a_client_timeout() {
 
 #[tokio::test]
 async fn the_byte_budget_bounds_what_the_proxy_holds() {
-    let (server, _stop) = echo_server().await;
+    let echo = echo_server().await;
+    let server = echo.addr();
     let mut config = UdpProxyConfig::new(server);
     config.toxics = vec!["up:delay=300ms".parse().unwrap()];
     config.max_held_bytes = 10_000;

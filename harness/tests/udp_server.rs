@@ -5,43 +5,33 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use stickler::udp::client::{UdpClient, UdpClientError};
-use stickler::udp::server::{self, UdpServerConfig};
+use stickler::udp::server::{self, ServerHandle, UdpServerConfig};
 use stickler::udp::{is_time_reply, UdpService, MAX_DATAGRAM, RECV_SIZE};
 use tokio::net::UdpSocket;
-use tokio::sync::oneshot;
 
 const LIMIT: Duration = Duration::from_secs(20);
 
+/// A UDP server and its config (for its counters).
 struct Server {
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
+    handle: ServerHandle,
     config: UdpServerConfig,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 async fn start(service: UdpService) -> Server {
-    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let addr = socket.local_addr().unwrap();
-    let (tx, rx) = oneshot::channel::<()>();
     let config = UdpServerConfig::new(service);
-    let task = tokio::spawn(server::run(socket, config.clone(), async {
-        let _ = rx.await;
-    }));
-    Server {
-        addr,
-        stop: Some(tx),
-        config,
-        task,
-    }
+    let handle = server::spawn_local(config.clone()).await.unwrap();
+    Server { handle, config }
 }
 
 impl Server {
-    async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        tokio::time::timeout(LIMIT, self.task)
+    fn addr(&self) -> SocketAddr {
+        self.handle.addr()
+    }
+
+    async fn stop(self) {
+        tokio::time::timeout(LIMIT, self.handle.stop())
             .await
             .expect("server stopped in time")
-            .unwrap()
             .unwrap();
     }
 }
@@ -64,7 +54,7 @@ async fn every_service_answers_one_datagram_with_one() {
     ];
     for (service, request, reply) in cases {
         let server = start(service).await;
-        let mut c = client(server.addr).await;
+        let mut c = client(server.addr()).await;
         let got = tokio::time::timeout(LIMIT, c.exchange(request))
             .await
             .unwrap()
@@ -78,7 +68,7 @@ async fn every_service_answers_one_datagram_with_one() {
 #[tokio::test]
 async fn time_replies_with_the_local_time() {
     let server = start(UdpService::Time).await;
-    let mut c = client(server.addr).await;
+    let mut c = client(server.addr()).await;
     for request in [&b"what time is it"[..], b""] {
         let got = c.exchange(request).await.unwrap();
         assert!(
@@ -98,7 +88,7 @@ async fn an_empty_datagram_is_a_message() {
         (UdpService::Cmd, b""),
     ] {
         let server = start(service).await;
-        let mut c = client(server.addr).await;
+        let mut c = client(server.addr()).await;
         let got = c
             .exchange(b"")
             .await
@@ -116,7 +106,7 @@ async fn the_1024_byte_buffer_truncates_requests_and_replies() {
     // The server reads 1024 of a 3000-byte request: the echo is those 1024 bytes.
     let server = start(UdpService::Echo).await;
     let request: Vec<u8> = (0..3000u32).map(|i| (i % 251) as u8).collect();
-    let mut big = client(server.addr).await.recv_size(4096);
+    let mut big = client(server.addr()).await.recv_size(4096);
     let got = big.exchange(&request).await.unwrap();
     assert_eq!(got.data, &request[..RECV_SIZE]);
     let (_, truncated, _) = server.config.stats.get();
@@ -125,7 +115,7 @@ async fn the_1024_byte_buffer_truncates_requests_and_replies() {
 
     // A cmd reply of 8893 bytes reaches a 1024-byte reader as its first 1024; the rest is gone.
     let server = start(UdpService::Cmd).await;
-    let mut c = client(server.addr).await;
+    let mut c = client(server.addr()).await;
     let got = c.exchange(b"seq 1 2000").await.unwrap();
     let whole = UdpService::Cmd.reply(b"seq 1 2000");
     assert_eq!(whole.len(), 8893);
@@ -144,7 +134,7 @@ async fn the_1024_byte_buffer_truncates_requests_and_replies() {
 #[tokio::test]
 async fn oversize_datagrams() {
     let server = start(UdpService::Echo).await;
-    let mut c = client(server.addr).await.recv_size(MAX_DATAGRAM);
+    let mut c = client(server.addr()).await.recv_size(MAX_DATAGRAM);
     // The largest datagram goes through; the server reads its first 1024 bytes.
     let max = vec![b'x'; MAX_DATAGRAM];
     let got = c.exchange(&max).await.unwrap();
@@ -155,7 +145,7 @@ async fn oversize_datagrams() {
     assert!(err.to_string().contains("65507"), "{err}");
     // A reply too large for one datagram is replaced by one line saying so.
     let server2 = start(UdpService::Cmd).await;
-    let mut c2 = client(server2.addr).await.recv_size(MAX_DATAGRAM);
+    let mut c2 = client(server2.addr()).await.recv_size(MAX_DATAGRAM);
     let got = c2.exchange(b"seq 1 100000").await.unwrap();
     assert!(String::from_utf8_lossy(&got.data).contains("exceeds the largest UDP datagram"));
     // The servers still answer.
@@ -197,7 +187,7 @@ async fn many_clients_each_get_their_own_replies() {
     let server = start(UdpService::Upper).await;
     let mut clients = Vec::new();
     for _ in 0..50 {
-        clients.push(client(server.addr).await);
+        clients.push(client(server.addr()).await);
     }
     for (i, c) in clients.iter().enumerate() {
         c.send(format!("client {i}").as_bytes()).await.unwrap();

@@ -11,7 +11,7 @@ use crate::codec::framed::{FramedCodec, HeaderKind};
 use crate::codec::json::{md5_hex, python_dumps};
 use crate::codec::length::{ByteOrder, LengthField, Width};
 use crate::codec::upload::UploadHeader;
-use crate::codec::Framing;
+use crate::codec::{Format, Framing};
 
 /// How requests are carried, which decides which cases apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -30,13 +30,15 @@ pub enum Wire {
 }
 
 impl Wire {
+    /// The wire of a framing's requests ([`Framing::formats`]); `header` is `framed`'s.
     pub fn of(framing: Framing, header: HeaderKind) -> Wire {
-        match (framing, header) {
-            (Framing::Naive | Framing::Struct | Framing::Json, _) => Wire::Raw,
-            (Framing::Ready, _) => Wire::Ready,
-            (Framing::Framed, HeaderKind::Struct) => Wire::Len,
-            (Framing::Framed, HeaderKind::Json) => Wire::Json,
-            (Framing::Upload, _) => Wire::Upload,
+        let formats = framing.formats(header);
+        match (formats.request, formats.reply) {
+            (_, Format::Ready) | (Format::Ready, _) => Wire::Ready,
+            (Format::OneRead, _) => Wire::Raw,
+            (Format::Length, _) => Wire::Len,
+            (Format::Json, _) => Wire::Json,
+            (Format::Upload, _) => Wire::Upload,
         }
     }
 
@@ -237,6 +239,22 @@ mod tests {
         let d = decode_chunks(&mut UploadDecoder::default(), [&bytes[..]]);
         assert!(d.error.is_none(), "{:?}", d.error);
         assert!(matches!(d.items.last(), Some(UploadItem::Done { .. })));
+    }
+
+    #[test]
+    fn each_framing_has_its_wire() {
+        let table = [
+            (Framing::Naive, HeaderKind::Struct, Wire::Raw),
+            (Framing::Ready, HeaderKind::Struct, Wire::Ready),
+            (Framing::Struct, HeaderKind::Json, Wire::Raw),
+            (Framing::Json, HeaderKind::Json, Wire::Raw),
+            (Framing::Framed, HeaderKind::Struct, Wire::Len),
+            (Framing::Framed, HeaderKind::Json, Wire::Json),
+            (Framing::Upload, HeaderKind::Json, Wire::Upload),
+        ];
+        for (framing, kind, wire) in table {
+            assert_eq!(Wire::of(framing, kind), wire, "{framing} {kind:?}");
+        }
     }
 
     #[test]

@@ -1,67 +1,20 @@
-//! Running a whole matrix: the built-in servers (or a target), cases in parallel, progress,
-//! minimised repros for failing cells.
+//! Running a whole matrix against the servers of each framing (the built-in ones, started by
+//! [`Pool`](crate::peer::pool::Pool), or a target): cases in parallel, progress, minimised
+//! repros for failing cells.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
-
 use crate::codec::Framing;
-use crate::peer::server::{self, ServerConfig};
 use crate::present::progress_bar;
-use crate::service::Service;
 
 use super::external::{run_client_case, ExternalClient};
 use super::matrix::CaseId;
 use super::minimise::{minimise, Budget};
 use super::run::{run_case, RunConfig};
 use super::{CellResult, MatrixReport};
-
-/// The reference servers, one per framing, on 127.0.0.1 ports chosen by the kernel.
-pub struct Servers {
-    addrs: BTreeMap<Framing, SocketAddr>,
-    cancel: CancellationToken,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-}
-
-impl Servers {
-    pub async fn start(framings: &[Framing], service: Service) -> std::io::Result<Servers> {
-        let cancel = CancellationToken::new();
-        let mut addrs = BTreeMap::new();
-        let mut tasks = Vec::new();
-        for &framing in framings {
-            let listener = TcpListener::bind("127.0.0.1:0").await?;
-            addrs.insert(framing, listener.local_addr()?);
-            let config = ServerConfig::new(framing, service);
-            let stop = cancel.clone().cancelled_owned();
-            tasks.push(tokio::spawn(async move {
-                if let Err(e) = server::run(listener, config, stop).await {
-                    tracing::error!("{framing} server stopped: {e}");
-                }
-            }));
-        }
-        Ok(Servers {
-            addrs,
-            cancel,
-            tasks,
-        })
-    }
-
-    pub fn addr(&self, framing: Framing) -> Option<SocketAddr> {
-        self.addrs.get(&framing).copied()
-    }
-
-    pub async fn stop(self) {
-        self.cancel.cancel();
-        for t in self.tasks {
-            let _ = t.await;
-        }
-    }
-}
 
 /// Where minimised case files go, and how hard to search.
 #[derive(Debug, Clone)]

@@ -8,9 +8,9 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 
-use stickler::check::drive::Servers;
 use stickler::check::minimise::{replay_once, CaseFile};
 use stickler::check::run::RunConfig;
+use stickler::peer::pool::Pool;
 use stickler::service::Service;
 
 #[derive(Debug, Args)]
@@ -35,20 +35,17 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let file = CaseFile::load(&args.file).map_err(anyhow::Error::msg)?;
     let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     rt.block_on(async {
-        let servers = match args.target {
-            Some(_) => None,
-            None => Some(
-                Servers::start(&[file.case.framing], Service::Cmd)
+        let (upstream, servers) = match args.target {
+            Some(target) => (target, None),
+            None => {
+                let pool = Pool::start(&[file.case.framing], Service::Cmd)
                     .await
-                    .context("cannot start the built-in server")?,
-            ),
-        };
-        let upstream = match (&servers, args.target) {
-            (_, Some(t)) => t,
-            (Some(s), None) => s
-                .addr(file.case.framing)
-                .context("built-in server missing")?,
-            (None, None) => unreachable!("a server was started above"),
+                    .context("cannot start the built-in server")?;
+                let addr = pool
+                    .addr(file.case.framing)
+                    .context("built-in server missing")?;
+                (addr, Some(pool))
+            }
         };
         let cfg = RunConfig {
             seed: file.run_seed,
@@ -58,7 +55,8 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         };
         let result = replay_once(&file.case, upstream, &cfg, file.case_seed, &file.schedule).await;
         if let Some(s) = servers {
-            s.stop().await;
+            // A server that stopped with an error has logged it; the replay's result stands.
+            let _ = s.stop().await;
         }
         let (first, outcomes) = result.context("replay failed to run")?;
         println!("{}: {}", file.case, file.describe());

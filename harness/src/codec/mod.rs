@@ -15,8 +15,12 @@
 //! Any other length-field, varint or delimiter protocol is a [`spec::FrameSpec`] (`dns`,
 //! `length:u16be,offset=4`, `varint,offset=1`, `delimiter:\r\n`, ...), decoded and encoded by
 //! the one [`spec::SpecCodec`].
+//!
+//! Which decoder reads each direction of a framing is decided in one place, [`format`](mod@format)
+//! ([`Framing::formats`]).
 
 pub mod error;
+pub mod format;
 pub mod framed;
 pub mod json;
 pub mod length;
@@ -27,6 +31,7 @@ pub mod spec;
 pub mod upload;
 
 pub use error::{CodecError, Part};
+pub use format::{AnyDecoder, AnyItem, Format, FormatConfig, Formats};
 
 use bytes::BytesMut;
 use tokio_util::codec::Decoder;

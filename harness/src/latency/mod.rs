@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec::Framing;
 use crate::present::progress_bar;
-use run::{measure_point, SweepServers};
+use run::{measure_point, start_servers};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LatencyError {
@@ -158,7 +158,7 @@ pub async fn run_sweep(config: &LatencyConfig) -> Result<LatencyReport, LatencyE
     let mut all = config.framings.clone();
     all.sort();
     all.dedup();
-    let servers = SweepServers::start(&all, config.nodelay).await?;
+    let servers = start_servers(&all, config.nodelay).await?;
     let mut points = Vec::new();
     let mut result = Ok(());
     for (i, (delay, size)) in grid.iter().copied().enumerate() {
@@ -173,7 +173,8 @@ pub async fn run_sweep(config: &LatencyConfig) -> Result<LatencyReport, LatencyE
         }
         bar.inc(1);
     }
-    servers.stop().await;
+    // A server that stopped with an error has logged it; the points measured stand.
+    let _ = servers.stop().await;
     result?;
 
     let nodelay_probe = if config.nodelay_probe && !probe_sizes.is_empty() {
@@ -187,7 +188,7 @@ pub async fn run_sweep(config: &LatencyConfig) -> Result<LatencyReport, LatencyE
                 nodelay,
                 ..config.clone()
             };
-            let servers = SweepServers::start(&all, nodelay).await?;
+            let servers = start_servers(&all, nodelay).await?;
             for &size in &probe_sizes {
                 bar.set_message(format!("TCP_NODELAY {} {}", on_off(nodelay), size.label()));
                 // No budget: the fewest exchanges allowed.
@@ -196,13 +197,13 @@ pub async fn run_sweep(config: &LatencyConfig) -> Result<LatencyReport, LatencyE
                     Ok(p) if nodelay => probe.on.push(p),
                     Ok(p) => probe.off.push(p),
                     Err(e) => {
-                        servers.stop().await;
+                        let _ = servers.stop().await;
                         return Err(e);
                     }
                 }
                 bar.inc(1);
             }
-            servers.stop().await;
+            let _ = servers.stop().await;
         }
         Some(probe)
     } else {

@@ -8,17 +8,16 @@
 //! the same machine, or (1 MiB replies) taking turns exchange by exchange ([`Schedule`]). The
 //! warm-up exchanges are run and thrown away first.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 
 use crate::codec::Framing;
 use crate::peer::client::{Client, ClientConfig};
-use crate::peer::server::{self, ServerConfig};
+use crate::peer::pool::Pool;
+use crate::peer::server::ServerConfig;
 use crate::proxy::{Proxy, ProxyConfig, ProxyHandle, ToxicSpec};
 use crate::service::Service;
 
@@ -44,53 +43,21 @@ impl Lane {
     }
 }
 
-/// The servers of a sweep: one per framing (`cmd`) and the ping server (`naive` + `echo`).
-pub struct SweepServers {
-    addrs: BTreeMap<Lane, SocketAddr>,
-    cancel: CancellationToken,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-}
-
-impl SweepServers {
-    pub async fn start(framings: &[Framing], nodelay: bool) -> Result<SweepServers, LatencyError> {
-        let cancel = CancellationToken::new();
-        let mut addrs = BTreeMap::new();
-        let mut tasks = Vec::new();
-        let lanes = std::iter::once(Lane::Ping).chain(framings.iter().map(|f| Lane::Framing(*f)));
-        for lane in lanes {
-            let config = match lane {
-                Lane::Ping => ServerConfig::new(Framing::Naive, Service::Echo),
-                Lane::Framing(f) => ServerConfig::new(f, Service::Cmd),
-            }
-            .nodelay(nodelay);
-            let listener = TcpListener::bind("127.0.0.1:0")
-                .await
-                .map_err(LatencyError::Setup)?;
-            addrs.insert(lane, listener.local_addr().map_err(LatencyError::Setup)?);
-            let stop = cancel.clone().cancelled_owned();
-            tasks.push(tokio::spawn(async move {
-                if let Err(e) = server::run(listener, config, stop).await {
-                    tracing::error!("{} server stopped: {e}", lane.name());
-                }
-            }));
-        }
-        Ok(SweepServers {
-            addrs,
-            cancel,
-            tasks,
-        })
-    }
-
-    pub fn addr(&self, lane: Lane) -> Option<SocketAddr> {
-        self.addrs.get(&lane).copied()
-    }
-
-    pub async fn stop(self) {
-        self.cancel.cancel();
-        for t in self.tasks {
-            let _ = t.await;
-        }
-    }
+/// The servers of a sweep, by lane: one per framing (`cmd`) and the ping server (`naive` +
+/// `echo`), with the wanted `TCP_NODELAY`.
+pub async fn start_servers(
+    framings: &[Framing],
+    nodelay: bool,
+) -> Result<Pool<Lane>, LatencyError> {
+    let lanes = std::iter::once(Lane::Ping).chain(framings.iter().map(|f| Lane::Framing(*f)));
+    let configs = lanes.map(|lane| {
+        let config = match lane {
+            Lane::Ping => ServerConfig::new(Framing::Naive, Service::Echo),
+            Lane::Framing(f) => ServerConfig::new(f, Service::Cmd),
+        };
+        (lane, config.nodelay(nodelay))
+    });
+    Pool::of(configs).await.map_err(LatencyError::Setup)
 }
 
 /// The proxy toxic for a one-way delay in both directions (`None` at zero: a plain relay).
@@ -304,7 +271,7 @@ pub fn exchanges_for(
 /// Measures one point: every lane (ping and each framing that can read `size`) through its
 /// own proxy delaying by `delay` each way.
 pub async fn measure_point(
-    servers: &SweepServers,
+    servers: &Pool<Lane>,
     config: &LatencyConfig,
     delay: Duration,
     size: ReplySize,

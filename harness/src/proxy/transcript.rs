@@ -30,13 +30,8 @@ use tokio_util::codec::Decoder;
 
 use super::record::PieceEvent;
 use super::toxic::Direction;
-use crate::codec::framed::FramedCodec;
-use crate::codec::json::JsonCodec;
-use crate::codec::length::LengthCodec;
-use crate::codec::naive::NaiveCodec;
-use crate::codec::ready::{ReadyItem, ReadyReplyDecoder};
-use crate::codec::upload::{UploadDecoder, UploadItem};
-use crate::codec::Framing;
+use crate::codec::framed::HeaderKind;
+use crate::codec::{AnyItem, FormatConfig, Framing};
 
 /// One piece, and the frames it carries bytes of.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,32 +78,23 @@ where
     transcript_by(events, conn, dir, decoder, |_| true)
 }
 
-/// The transcript of `conn`/`dir` under a framing's own decoder for that direction: replies
-/// (down) in the framing's reply format; requests (up) are unframed (one read = one message,
-/// [`NaiveCodec`]) except under `framed` and `upload`.
+/// The transcript of `conn`/`dir` under a framing's own decoder for that direction
+/// ([`Framing::formats`], `framed` with its default header): replies (down) in the framing's
+/// reply format; requests (up) are unframed (one read = one message) except under `framed` and
+/// `upload`. Only items that complete a message end a frame.
 pub fn transcript_for(
     events: &[PieceEvent],
     conn: u64,
     dir: Direction,
     framing: Framing,
 ) -> Result<Transcript, TranscriptError> {
-    use Direction::{Down, Up};
-    match (framing, dir) {
-        (Framing::Ready, Down) => {
-            transcript_by(events, conn, dir, ReadyReplyDecoder::default(), |i| {
-                matches!(i, ReadyItem::Body(_))
-            })
-        }
-        (Framing::Struct, Down) | (Framing::Upload, Down) => {
-            transcript(events, conn, dir, LengthCodec::default())
-        }
-        (Framing::Json, Down) => transcript(events, conn, dir, JsonCodec::default()),
-        (Framing::Framed, _) => transcript(events, conn, dir, FramedCodec::default()),
-        (Framing::Upload, Up) => transcript_by(events, conn, dir, UploadDecoder::default(), |i| {
-            matches!(i, UploadItem::Done { .. })
-        }),
-        (Framing::Naive, _) | (_, Up) => transcript(events, conn, dir, NaiveCodec::default()),
-    }
+    let formats = framing.formats(HeaderKind::default());
+    let format = match dir {
+        Direction::Up => formats.request,
+        Direction::Down => formats.reply,
+    };
+    let decoder = format.decoder(&FormatConfig::default());
+    transcript_by(events, conn, dir, decoder, AnyItem::ends_message)
 }
 
 /// Like [`transcript`], where only the items `ends_frame` accepts end a frame (a streaming

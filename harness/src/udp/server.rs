@@ -1,6 +1,9 @@
 //! The tutorials' UDP servers (seed 001 and 004): one datagram a request, one a reply.
 //!
-//! [`run`] reads each request with a `recv_size`-byte buffer (1024, as the tutorials do: a
+//! [`spawn`] (or [`spawn_local`]) starts a server on its own task behind a [`ServerHandle`], the
+//! same handle as the TCP servers'; [`run`] serves in the foreground.
+//!
+//! A server reads each request with a `recv_size`-byte buffer (1024, as the tutorials do: a
 //! longer request is truncated and its rest lost), answers it with the service's reply in one
 //! datagram to the sender, and stops when `shutdown` completes. There is no per-client state, so
 //! a flood from many source ports costs nothing but the replies. An empty datagram is a request
@@ -14,6 +17,7 @@ use tokio::net::UdpSocket;
 use tracing::{info, warn};
 
 use super::{recv_datagram, UdpService, RECV_SIZE};
+pub use crate::peer::ServerHandle;
 
 /// How a UDP server behaves.
 #[derive(Debug, Clone)]
@@ -58,6 +62,20 @@ impl UdpServerStats {
             self.replies.load(Ordering::Relaxed),
         )
     }
+}
+
+/// Starts serving `socket` on a new task; the handle signals shutdown and awaits the end.
+pub fn spawn(socket: UdpSocket, config: UdpServerConfig) -> std::io::Result<ServerHandle> {
+    let addr = socket.local_addr()?;
+    let what = format!("UDP {} server", config.service);
+    Ok(ServerHandle::spawn(addr, what, move |shutdown| {
+        run(socket, config, shutdown)
+    }))
+}
+
+/// [`spawn`] on a 127.0.0.1 port the kernel picks.
+pub async fn spawn_local(config: UdpServerConfig) -> std::io::Result<ServerHandle> {
+    spawn(UdpSocket::bind("127.0.0.1:0").await?, config)
 }
 
 /// Serves `socket` until `shutdown` completes.

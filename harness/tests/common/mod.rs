@@ -9,60 +9,22 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use stickler::peer::server::{self, ServerConfig};
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use stickler::peer::server::{self, ServerConfig, ServerHandle};
 
 /// Generous bound on anything a test waits for: a bug fails, it does not hang.
 pub const LIMIT: Duration = Duration::from_secs(20);
 
-/// A server running in this process.
-pub struct TestServer {
-    pub addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    handle: Option<JoinHandle<std::io::Result<()>>>,
+/// A reference server running in this process, on a free 127.0.0.1 port.
+pub async fn serve(config: ServerConfig) -> ServerHandle {
+    server::spawn_local(config).await.expect("start the server")
 }
 
-impl TestServer {
-    pub async fn start(config: ServerConfig) -> TestServer {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (tx, rx) = oneshot::channel::<()>();
-        let handle = tokio::spawn(server::run(listener, config, async {
-            let _ = rx.await;
-        }));
-        TestServer {
-            addr,
-            stop: Some(tx),
-            handle: Some(handle),
-        }
-    }
-
-    /// Signals shutdown and returns the task, to await the drain.
-    pub fn begin_stop(&mut self) -> JoinHandle<std::io::Result<()>> {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        self.handle.take().expect("server already stopped")
-    }
-
-    pub async fn stop(mut self) {
-        let handle = self.begin_stop();
-        tokio::time::timeout(LIMIT, handle)
-            .await
-            .expect("server drained in time")
-            .unwrap()
-            .unwrap();
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-    }
+/// Stops `server`: it must drain within [`LIMIT`] and end without an error.
+pub async fn stop(server: ServerHandle) {
+    tokio::time::timeout(LIMIT, server.stop())
+        .await
+        .expect("server drained in time")
+        .expect("server stopped cleanly");
 }
 
 /// A child process killed when dropped.

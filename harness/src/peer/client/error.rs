@@ -12,7 +12,7 @@ use crate::codec::{CodecError, Framing};
 
 /// Every read made for a reply so far, and the bytes they returned.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Observed {
+pub struct ReadsSoFar {
     pub reads: Vec<ReadEvent>,
     pub received: Bytes,
 }
@@ -86,7 +86,7 @@ impl ClientError {
         }
     }
 
-    pub(crate) fn timeout(waited: Duration, o: Observed) -> Self {
+    pub(crate) fn timeout(waited: Duration, o: ReadsSoFar) -> Self {
         ClientError::Timeout {
             waited,
             reads_so_far: o.reads,
@@ -95,7 +95,7 @@ impl ClientError {
     }
 
     /// Maps an IO error to `Reset` or `Io`.
-    pub(crate) fn from_io(source: std::io::Error, o: Observed) -> Self {
+    pub(crate) fn from_io(source: std::io::Error, o: ReadsSoFar) -> Self {
         use std::io::ErrorKind::*;
         match source.kind() {
             ConnectionReset | ConnectionAborted | BrokenPipe => ClientError::Reset {
@@ -111,7 +111,7 @@ impl ClientError {
     }
 
     /// Maps a codec error: a stream cut inside a frame is `ClosedEarly`, the rest `Protocol`.
-    pub(crate) fn from_codec(source: CodecError, o: Observed) -> Self {
+    pub(crate) fn from_codec(source: CodecError, o: ReadsSoFar) -> Self {
         match source {
             CodecError::Truncated { have, need, .. } => ClientError::ClosedEarly {
                 have,
@@ -127,7 +127,7 @@ impl ClientError {
         }
     }
 
-    pub(crate) fn closed_early(have: usize, need: usize, o: Observed) -> Self {
+    pub(crate) fn closed_early(have: usize, need: usize, o: ReadsSoFar) -> Self {
         ClientError::ClosedEarly {
             have,
             need,

@@ -18,7 +18,7 @@
 mod error;
 mod receive;
 
-pub use error::{ClientError, Observed};
+pub use error::{ClientError, ReadsSoFar};
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -35,7 +35,7 @@ use crate::codec::length::LengthField;
 use crate::codec::naive::DEFAULT_READ_SIZE;
 use crate::codec::ready::DEFAULT_TOKEN;
 use crate::codec::upload::UploadHeader;
-use crate::codec::{Framing, DEFAULT_MAX_FRAME_LENGTH};
+use crate::codec::{AnyDecoder, Format, FormatConfig, Framing, DEFAULT_MAX_FRAME_LENGTH};
 
 /// Default time one reply may take.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -86,6 +86,21 @@ impl ClientConfig {
         self.timeout = timeout;
         self
     }
+
+    /// The format replies arrive in.
+    fn reply_format(&self) -> Format {
+        self.framing.formats(self.header_kind).reply
+    }
+
+    /// What the reply decoders need.
+    fn format_config(&self) -> FormatConfig {
+        FormatConfig {
+            length_field: self.length_field,
+            max_frame_length: self.max_frame_length,
+            read_size: self.read_size,
+            ..FormatConfig::default()
+        }
+    }
 }
 
 /// One read the client made: when (since the exchange started) and how many bytes it returned
@@ -118,7 +133,9 @@ pub struct Client {
     config: ClientConfig,
     /// Bytes read past a reply (`struct`, `json`, `framed`, `upload` only).
     pending: BytesMut,
-    codec: receive::ReplyCodec,
+    /// The decoder of replies decoded over the stream (`naive` and `ready` decode each reply
+    /// afresh from single reads).
+    decoder: AnyDecoder,
 }
 
 impl Client {
@@ -144,7 +161,7 @@ impl Client {
         }
         Ok(Client {
             stream,
-            codec: receive::ReplyCodec::new(&config),
+            decoder: config.reply_format().decoder(&config.format_config()),
             config,
             pending: BytesMut::new(),
         })
@@ -174,7 +191,7 @@ impl Client {
                 let mut frame = BytesMut::new();
                 codec
                     .encode(Bytes::copy_from_slice(request), &mut frame)
-                    .map_err(|e| ClientError::from_codec(e, Observed::default()))?;
+                    .map_err(|e| ClientError::from_codec(e, ReadsSoFar::default()))?;
                 self.write(&frame).await
             }
             _ => self.write(request).await,
@@ -206,7 +223,7 @@ impl Client {
         let mut head = BytesMut::new();
         header
             .encode(self.config.length_field, &mut head)
-            .map_err(|e| ClientError::from_codec(e, Observed::default()))?;
+            .map_err(|e| ClientError::from_codec(e, ReadsSoFar::default()))?;
         let json = head.split_off(self.config.length_field.size());
         self.write(&head).await?;
         self.write(&json).await?;
@@ -219,7 +236,7 @@ impl Client {
         self.stream
             .shutdown()
             .await
-            .map_err(|e| ClientError::from_io(e, Observed::default()))
+            .map_err(|e| ClientError::from_io(e, ReadsSoFar::default()))
     }
 
     /// Sends FIN and closes the connection.
@@ -231,8 +248,8 @@ impl Client {
         let start = Instant::now();
         match tokio::time::timeout(self.config.timeout, self.stream.write_all(bytes)).await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(ClientError::from_io(e, Observed::default())),
-            Err(_) => Err(ClientError::timeout(start.elapsed(), Observed::default())),
+            Ok(Err(e)) => Err(ClientError::from_io(e, ReadsSoFar::default())),
+            Err(_) => Err(ClientError::timeout(start.elapsed(), ReadsSoFar::default())),
         }
     }
 }

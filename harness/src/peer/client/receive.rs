@@ -6,51 +6,9 @@ use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::codec::Decoder;
 
-use super::{Client, ClientConfig, ClientError, Observed, ReadEvent, Reply};
-use crate::codec::framed::FramedCodec;
-use crate::codec::json::JsonCodec;
-use crate::codec::length::LengthCodec;
-use crate::codec::naive::NaiveCodec;
-use crate::codec::ready::{ReadyItem, ReadyReplyDecoder};
-use crate::codec::Framing;
-
-/// The decoder of replies decoded over the stream (`naive` and `ready` decode each reply afresh
-/// from single reads and do not use it).
-pub(super) enum ReplyCodec {
-    Length(LengthCodec),
-    Json(JsonCodec),
-}
-
-impl ReplyCodec {
-    pub fn new(config: &ClientConfig) -> Self {
-        let length = || {
-            LengthCodec::builder()
-                .field(config.length_field)
-                .max_frame_length(config.max_frame_length)
-                .new_codec()
-        };
-        let json = || {
-            JsonCodec::builder()
-                .field(config.length_field)
-                .max_frame_length(config.max_frame_length)
-                .new_codec()
-        };
-        match config.framing {
-            Framing::Naive | Framing::Ready | Framing::Struct | Framing::Upload => {
-                ReplyCodec::Length(length())
-            }
-            Framing::Json => ReplyCodec::Json(json()),
-            Framing::Framed => match FramedCodec::configured(
-                config.header_kind,
-                config.length_field,
-                config.max_frame_length,
-            ) {
-                FramedCodec::Struct(c) => ReplyCodec::Length(c),
-                FramedCodec::Json(c) => ReplyCodec::Json(c),
-            },
-        }
-    }
-}
+use super::{Client, ClientError, ReadEvent, ReadsSoFar, Reply};
+use crate::codec::ready::ReadyItem;
+use crate::codec::{AnyItem, Format};
 
 /// The reads of one reply, against its deadline.
 struct Recorder {
@@ -61,8 +19,8 @@ struct Recorder {
 }
 
 impl Recorder {
-    fn observed(&mut self) -> Observed {
-        Observed {
+    fn so_far(&mut self) -> ReadsSoFar {
+        ReadsSoFar {
             reads: std::mem::take(&mut self.reads),
             received: std::mem::take(&mut self.received).freeze(),
         }
@@ -70,7 +28,7 @@ impl Recorder {
 
     fn timeout(&mut self) -> ClientError {
         let waited = self.start.elapsed();
-        ClientError::timeout(waited, self.observed())
+        ClientError::timeout(waited, self.so_far())
     }
 }
 
@@ -90,10 +48,12 @@ impl Client {
             token_sent_at: None,
             elapsed: Duration::ZERO,
         };
-        match self.config.framing {
-            Framing::Naive => self.receive_naive(&mut rec, &mut reply).await?,
-            Framing::Ready => self.receive_ready(&mut rec, &mut reply).await?,
-            _ => self.receive_decoded(&mut rec, &mut reply).await?,
+        match self.config.reply_format() {
+            Format::OneRead => self.receive_naive(&mut rec, &mut reply).await?,
+            Format::Ready => self.receive_ready(&mut rec, &mut reply).await?,
+            Format::Length | Format::Json | Format::Upload => {
+                self.receive_decoded(&mut rec, &mut reply).await?
+            }
         }
         reply.elapsed = start.elapsed();
         reply.reads = rec.reads;
@@ -112,7 +72,7 @@ impl Client {
         let mut limited = (&mut self.stream).take(limit as u64);
         match tokio::time::timeout_at(rec.deadline.into(), limited.read_buf(buf)).await {
             Err(_) => Err(rec.timeout()),
-            Ok(Err(e)) => Err(ClientError::from_io(e, rec.observed())),
+            Ok(Err(e)) => Err(ClientError::from_io(e, rec.so_far())),
             Ok(Ok(n)) => {
                 if n > 0 {
                     // The timeout counts time without progress, so a slow trickle is no hang.
@@ -137,13 +97,13 @@ impl Client {
         let read_size = self.config.read_size.max(1);
         let mut buf = BytesMut::with_capacity(read_size);
         if self.read(rec, &mut buf, read_size).await? == 0 {
-            return Err(ClientError::closed_early(0, 1, rec.observed()));
+            return Err(ClientError::closed_early(0, 1, rec.so_far()));
         }
-        let mut codec = NaiveCodec::with_read_size(read_size);
+        let mut codec = self.config.format_config().one_read();
         match codec.decode(&mut buf) {
             Ok(Some(body)) => reply.body = body.freeze(),
-            Ok(None) => return Err(ClientError::closed_early(0, 1, rec.observed())),
-            Err(e) => return Err(ClientError::from_codec(e, rec.observed())),
+            Ok(None) => return Err(ClientError::closed_early(0, 1, rec.so_far())),
+            Err(e) => return Err(ClientError::from_codec(e, rec.so_far())),
         }
         Ok(())
     }
@@ -156,22 +116,22 @@ impl Client {
         reply: &mut Reply,
     ) -> Result<(), ClientError> {
         let read_size = self.config.read_size.max(1);
-        let mut decoder = ReadyReplyDecoder::new(self.config.max_frame_length);
+        let mut decoder = self.config.format_config().ready();
         let mut buf = BytesMut::with_capacity(read_size);
         if self.read(rec, &mut buf, read_size).await? == 0 {
-            return Err(ClientError::closed_early(0, 1, rec.observed()));
+            return Err(ClientError::closed_early(0, 1, rec.so_far()));
         }
         let len = match decoder.decode(&mut buf) {
             Ok(Some(ReadyItem::Length(n))) => n,
             // The decoder takes any non-empty read as the digits; nothing else can come back.
-            Ok(_) => return Err(ClientError::closed_early(0, 1, rec.observed())),
-            Err(e) => return Err(ClientError::from_codec(e, rec.observed())),
+            Ok(_) => return Err(ClientError::closed_early(0, 1, rec.so_far())),
+            Err(e) => return Err(ClientError::from_codec(e, rec.so_far())),
         };
         reply.declared_len = Some(len);
         let token = self.config.token.clone();
         match tokio::time::timeout_at(rec.deadline.into(), self.stream.write_all(&token)).await {
             Err(_) => return Err(rec.timeout()),
-            Ok(Err(e)) => return Err(ClientError::from_io(e, rec.observed())),
+            Ok(Err(e)) => return Err(ClientError::from_io(e, rec.so_far())),
             Ok(Ok(())) => reply.token_sent_at = Some(rec.start.elapsed()),
         }
         loop {
@@ -181,20 +141,20 @@ impl Client {
                     return Ok(());
                 }
                 Ok(_) => {}
-                Err(e) => return Err(ClientError::from_codec(e, rec.observed())),
+                Err(e) => return Err(ClientError::from_codec(e, rec.so_far())),
             }
             let want = (len - buf.len()).min(read_size);
             if self.read(rec, &mut buf, want).await? == 0 {
                 let have = buf.len();
                 return Err(match decoder.decode_eof(&mut buf) {
-                    Err(e) => ClientError::from_codec(e, rec.observed()),
-                    Ok(_) => ClientError::closed_early(have, len, rec.observed()),
+                    Err(e) => ClientError::from_codec(e, rec.so_far()),
+                    Ok(_) => ClientError::closed_early(have, len, rec.so_far()),
                 });
             }
         }
     }
 
-    /// `struct`, `json`, `framed`, `upload`: the codec over the stream.
+    /// `struct`, `json`, `framed`, `upload`: the decoder over the stream.
     async fn receive_decoded(
         &mut self,
         rec: &mut Recorder,
@@ -203,13 +163,12 @@ impl Client {
         let read_size = self.config.read_size.max(1);
         let mut pending = std::mem::take(&mut self.pending);
         let result = loop {
-            let decoded = match &mut self.codec {
-                ReplyCodec::Length(c) => c
-                    .decode(&mut pending)
-                    .map(|f| f.map(|b| (b.freeze(), None))),
-                ReplyCodec::Json(c) => c
-                    .decode(&mut pending)
-                    .map(|f| f.map(|f| (f.body, Some(f.header)))),
+            let decoded = match self.decoder.decode(&mut pending) {
+                Ok(Some(AnyItem::Message(body))) => Ok(Some((body.freeze(), None))),
+                Ok(Some(AnyItem::Json(frame))) => Ok(Some((frame.body, Some(frame.header)))),
+                // Parts of streamed messages: the reply formats decoded here yield none.
+                Ok(Some(AnyItem::Ready(_) | AnyItem::Upload(_))) | Ok(None) => Ok(None),
+                Err(e) => Err(e),
             };
             match decoded {
                 Ok(Some((body, header))) => {
@@ -219,21 +178,18 @@ impl Client {
                     break Ok(());
                 }
                 Ok(None) => {}
-                Err(e) => break Err(ClientError::from_codec(e, rec.observed())),
+                Err(e) => break Err(ClientError::from_codec(e, rec.so_far())),
             }
             match self.read(rec, &mut pending, read_size).await {
                 Ok(0) => {
-                    let end = match &mut self.codec {
-                        ReplyCodec::Length(c) => c.decode_eof(&mut pending).map(|f| f.is_some()),
-                        ReplyCodec::Json(c) => c.decode_eof(&mut pending).map(|f| f.is_some()),
-                    };
+                    let end = self.decoder.decode_eof(&mut pending).map(|f| f.is_some());
                     break Err(match end {
-                        Err(e) => ClientError::from_codec(e, rec.observed()),
+                        Err(e) => ClientError::from_codec(e, rec.so_far()),
                         // Nothing of a reply arrived before the end of stream.
                         Ok(_) => ClientError::closed_early(
                             0,
                             self.config.length_field.size(),
-                            rec.observed(),
+                            rec.so_far(),
                         ),
                     });
                 }

@@ -1,5 +1,6 @@
 //! One accepted connection: the IO every handler shares, with the idle timeout and shutdown
-//! applied in one place, and the log line that says why a connection closed.
+//! applied in one place, and the log line that says why a connection closed. A leaf: the
+//! handlers use it, and the choice of handler is made in the server module above it.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,9 +13,8 @@ use tokio_util::codec::Decoder;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::ServerConfig;
-use crate::codec::naive::NaiveCodec;
-use crate::codec::{CodecError, Framing};
+use super::config::ServerConfig;
+use crate::codec::CodecError;
 
 /// Why a connection was closed by the server.
 #[derive(Debug, thiserror::Error)]
@@ -66,16 +66,13 @@ impl Conn {
         }
     }
 
-    /// Serves the connection to its end and logs why it ended.
-    pub async fn serve(mut self) {
+    /// Logs the new connection.
+    pub fn accepted(&self) {
         debug!(peer = %self.peer, "connection accepted");
-        let result = match self.config.framing {
-            Framing::Naive | Framing::Ready | Framing::Struct | Framing::Json => {
-                super::faithful::serve(&mut self).await
-            }
-            Framing::Framed => super::framed::serve(&mut self).await,
-            Framing::Upload => super::upload::serve(&mut self).await,
-        };
+    }
+
+    /// Logs why the connection ended.
+    pub fn closed(&self, result: Result<(), ConnError>) {
         let framing = self.config.framing;
         match result {
             Ok(()) => debug!(peer = %self.peer, "connection closed"),
@@ -124,7 +121,7 @@ impl Conn {
         }
     }
 
-    /// One read of at most `read_size` bytes, taken as one message by [`NaiveCodec`]: the
+    /// One read of at most `read_size` bytes, taken as one message by the one-read decoder: the
     /// tutorials' `conn.recv(1024)`. `idle` = between exchanges (timeout closes, shutdown stops).
     pub async fn read_once(
         &mut self,
@@ -146,7 +143,7 @@ impl Conn {
         if n == 0 {
             return Ok(Next::Eof);
         }
-        let mut codec = NaiveCodec::with_read_size(read_size);
+        let mut codec = self.config.format_config().one_read();
         Ok(match codec.decode(&mut buf)? {
             Some(message) => Next::Data(message),
             None => Next::Eof,

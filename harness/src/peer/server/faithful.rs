@@ -22,24 +22,18 @@ use tokio_util::codec::Encoder;
 use tracing::debug;
 
 use super::conn::{Conn, ConnError, Next};
-use crate::codec::json::{JsonCodec, JsonFrame};
-use crate::codec::length::LengthCodec;
+use crate::codec::json::JsonFrame;
 use crate::codec::ready::{encode_length, TokenDecoder};
-use crate::codec::Framing;
+use crate::codec::Format;
 
 /// Serves one connection of a faithful framing until the peer closes.
 pub(super) async fn serve(conn: &mut Conn) -> Result<(), ConnError> {
     let config = conn.config.clone();
     let token = TokenDecoder::new(config.ready_token.clone());
-    let mut length = LengthCodec::builder()
-        .field(config.length_field)
-        .max_frame_length(config.max_frame_length)
-        .new_codec();
-    let mut json = JsonCodec::builder()
-        .field(config.length_field)
-        .max_frame_length(config.max_frame_length)
-        .size_key(config.size_key)
-        .new_codec();
+    let codecs = config.format_config();
+    let mut length = codecs.length();
+    let mut json = codecs.json();
+    let reply_format = config.formats().reply;
     let field_size = config.length_field.size();
     loop {
         let request = match conn.read_once(true, "reading a command").await? {
@@ -48,8 +42,8 @@ pub(super) async fn serve(conn: &mut Conn) -> Result<(), ConnError> {
         };
         let reply = Bytes::from(config.service.reply(&request));
         debug!(peer = %conn.peer, request = request.len(), reply = reply.len(), "exchange");
-        match config.framing {
-            Framing::Ready => {
+        match reply_format {
+            Format::Ready => {
                 let mut digits = BytesMut::new();
                 encode_length(reply.len(), &mut digits);
                 conn.write(&digits).await?;
@@ -62,7 +56,7 @@ pub(super) async fn serve(conn: &mut Conn) -> Result<(), ConnError> {
                 token.check_read(&answer)?;
                 conn.write(&reply).await?;
             }
-            Framing::Struct => {
+            Format::Length => {
                 let mut frame = BytesMut::new();
                 length
                     .encode(reply.clone(), &mut frame)
@@ -71,7 +65,7 @@ pub(super) async fn serve(conn: &mut Conn) -> Result<(), ConnError> {
                 conn.write(&frame).await?;
                 conn.write(&body).await?;
             }
-            Framing::Json => {
+            Format::Json => {
                 let mut frame = BytesMut::new();
                 json.encode(JsonFrame::new(reply.clone()), &mut frame)
                     .map_err(ConnError::Reply)?;
@@ -81,7 +75,7 @@ pub(super) async fn serve(conn: &mut Conn) -> Result<(), ConnError> {
                 conn.write(&header).await?;
                 conn.write(&body).await?;
             }
-            _ => conn.write(&reply).await?,
+            Format::OneRead | Format::Upload => conn.write(&reply).await?,
         }
     }
 }

@@ -20,7 +20,7 @@ use tracing::info;
 use super::conn::{Conn, ConnError, Next};
 use crate::codec::json::python_dumps;
 use crate::codec::length::LengthCodec;
-use crate::codec::upload::{safe_name, UploadDecoder, UploadHeader, UploadItem};
+use crate::codec::upload::{safe_name, UploadHeader, UploadItem};
 use crate::codec::CodecError;
 
 const READ_CHUNK: usize = 64 << 10;
@@ -112,7 +112,7 @@ async fn receive(conn: &mut Conn) -> Result<(), ConnError> {
             "no storage directory configured",
         )));
     };
-    let mut decoder = UploadDecoder::new(conn.config.max_upload_size);
+    let mut decoder = conn.config.format_config().upload();
     let mut buf = BytesMut::new();
     let mut part: Option<PartFile> = None;
     let mut in_header = false;

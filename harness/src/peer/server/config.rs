@@ -1,0 +1,124 @@
+//! How a server behaves: [`ServerConfig`] and its defaults.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::codec::framed::HeaderKind;
+use crate::codec::json::SizeKey;
+use crate::codec::length::LengthField;
+use crate::codec::naive::DEFAULT_READ_SIZE;
+use crate::codec::ready::DEFAULT_TOKEN;
+use crate::codec::upload::DEFAULT_MAX_FILE_SIZE;
+use crate::codec::{FormatConfig, Formats, Framing, DEFAULT_MAX_FRAME_LENGTH};
+use crate::service::Service;
+
+/// Default cap on concurrent connections.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// Default idle timeout: a connection waiting this long for a request (or for the next byte of
+/// one in flight) is closed.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default time shutdown waits for exchanges in flight.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How a server behaves. Build with [`ServerConfig::new`], then set fields or chain setters.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub framing: Framing,
+    pub service: Service,
+    /// Header of `framed` requests and replies (default `struct`).
+    pub header_kind: HeaderKind,
+    /// Length field of `struct`, `json` and `framed` (default `i32` little-endian).
+    pub length_field: LengthField,
+    /// Key `json` replies carry the body size under (default `file_size`; seed 001: `data_size`).
+    pub size_key: SizeKey,
+    /// Token the `ready` server waits for (default `ready`).
+    pub ready_token: Bytes,
+    /// Size of the one read that is one command (default 1024).
+    pub read_size: usize,
+    /// Concurrent connections served; more are closed at once (default 1024).
+    pub max_connections: usize,
+    pub idle_timeout: Duration,
+    pub drain_timeout: Duration,
+    /// Where uploads are stored; `None` = a fresh temporary directory, removed when the server
+    /// stops.
+    pub storage_dir: Option<PathBuf>,
+    /// Largest frame body read or written (default 8 MiB).
+    pub max_frame_length: usize,
+    /// Largest upload accepted (default 1 GiB).
+    pub max_upload_size: usize,
+    /// Set `TCP_NODELAY` on accepted sockets (default true).
+    pub nodelay: bool,
+}
+
+impl ServerConfig {
+    pub fn new(framing: Framing, service: Service) -> Self {
+        ServerConfig {
+            framing,
+            service,
+            header_kind: HeaderKind::default(),
+            length_field: LengthField::I32_LE,
+            size_key: SizeKey::FileSize,
+            ready_token: Bytes::from_static(DEFAULT_TOKEN),
+            read_size: DEFAULT_READ_SIZE,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            storage_dir: None,
+            max_frame_length: DEFAULT_MAX_FRAME_LENGTH,
+            max_upload_size: DEFAULT_MAX_FILE_SIZE,
+            nodelay: true,
+        }
+    }
+    pub fn header_kind(mut self, kind: HeaderKind) -> Self {
+        self.header_kind = kind;
+        self
+    }
+    pub fn ready_token(mut self, token: impl Into<Bytes>) -> Self {
+        self.ready_token = token.into();
+        self
+    }
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.max_connections = n;
+        self
+    }
+    pub fn idle_timeout(mut self, d: Duration) -> Self {
+        self.idle_timeout = d;
+        self
+    }
+    pub fn storage_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.storage_dir = Some(dir.into());
+        self
+    }
+    pub fn max_frame_length(mut self, n: usize) -> Self {
+        self.max_frame_length = n;
+        self
+    }
+    pub fn max_upload_size(mut self, n: usize) -> Self {
+        self.max_upload_size = n;
+        self
+    }
+    pub fn nodelay(mut self, on: bool) -> Self {
+        self.nodelay = on;
+        self
+    }
+}
+
+impl ServerConfig {
+    /// The formats of this server's requests and replies.
+    pub fn formats(&self) -> Formats {
+        self.framing.formats(self.header_kind)
+    }
+
+    /// What this server's decoders and encoders need.
+    pub fn format_config(&self) -> FormatConfig {
+        FormatConfig {
+            length_field: self.length_field,
+            max_frame_length: self.max_frame_length,
+            read_size: self.read_size,
+            size_key: self.size_key,
+            max_upload_size: self.max_upload_size,
+        }
+    }
+}
