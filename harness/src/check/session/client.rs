@@ -167,7 +167,7 @@ async fn reference(
             _ => {}
         }
         for (c, (p, conv)) in played.iter().zip(session).enumerate() {
-            let want = lens(&conv, Side::Client);
+            let want = lens(conv, Side::Client);
             if let Some((t, _)) = p.stop {
                 return Err(SetupError::Client(format!(
                     "on its clean run the client sent {} bytes in turn {t} of connection {c}, \
@@ -286,7 +286,7 @@ pub async fn check_client(
     // Cuts and chaos apply to the first connection of each run; later ones pass through the
     // same proxy under the same toxics.
     let conv = &session[0];
-    let down = lens(&conv, Side::Server);
+    let down = lens(conv, Side::Server);
     let mut cells = Vec::new();
     let bar = crate::present::progress_bar(cfg.profiles.len() as u64, cfg.progress, "profiles");
     for profile in &cfg.profiles {
