@@ -1,31 +1,39 @@
 //! stickler: a protocol test harness, chaos proxy and fuzzer for TCP message framing.
 //!
-//! The data path, in the order bytes travel:
-//! - [`codec`]: every framing's wire format, as resumable decoders and encoders (no IO).
-//! - [`service`]: what a request means (`cmd`, `upper`, `echo`).
-//! - [`peer`]: the reference servers and clients of every framing, and one way to start them.
-//! - [`chaos`]: the transport-neutral chaos core both proxies share: directions, the toxic
-//!   grammar, units, seeds, the recording sink and a microsecond timer.
-//! - [`proxy`]: the chaos proxy that splits, coalesces, delays and cuts TCP streams, seeded.
-//! - [`attack`]: the bad-input catalogue and mutation mode fired at a server, with a health probe.
-//! - [`check`]: the conformance harness: the measured verdict matrix, minimised repros, reports.
-//! - [`udp`]: the datagram servers, clients, chaos proxy and matrix (no sticky packets, but loss).
-//! - [`latency`]: what each framing's safety costs in time under a delayed path.
-//! - [`session`]: recorded (or hand-written) conversations with a user's client and server:
-//!   the session file, masks, and the recording proxy.
+//! The layers, in the order data flows; each uses only those above it in this list:
+//! 1. [`units`]: durations and sizes as the command line writes them.
+//! 2. [`codec`]: every framing's wire format, built-in and described ([`codec::spec`]), as
+//!    resumable decoders and encoders (no IO); which decoder reads which direction.
+//! 3. [`service`]: what a request means (`cmd`, `upper`, `echo`).
+//! 4. [`peer`]: the reference servers and clients of every framing, started one way
+//!    ([`peer::ServerHandle`], [`peer::pool`]).
+//! 5. [`chaos`] then [`proxy`]: the transport-neutral chaos core (directions, the toxic
+//!    grammar, seeds, the recording sink, a microsecond timer) and the TCP chaos proxy on it.
+//! 6. [`present`]: pages, tables, charts, JUnit XML, escaping, progress bars, byte previews.
+//! 7. [`session`]: recorded (or hand-written) conversations: the file, masks, the recorder.
+//! 8. The features, siblings on all of the above: [`check`] (the conformance matrix and the
+//!    session engine, [`check::session`]), [`attack`] (the bad-input catalogue), [`latency`]
+//!    (what safety costs in time) and [`udp`] (datagrams: loss, not sticky packets).
 //!
-//! Beneath the four features' reports: [`present`], the pages, tables, charts, JUnit XML,
-//! escaping, progress bars and byte previews they are built from.
+//! The `stickler` command line sits on top. What goes on the wire, the chaos profiles and the
+//! verdicts are described in `docs/` of the repository.
+
+pub mod units;
+
+pub mod codec;
+
+pub mod service;
+
+pub mod peer;
+
+pub mod chaos;
+pub mod proxy;
+
+pub mod present;
+
+pub mod session;
 
 pub mod attack;
-pub mod chaos;
 pub mod check;
-pub mod codec;
 pub mod latency;
-pub mod peer;
-pub mod present;
-pub mod proxy;
-pub mod service;
-pub mod session;
 pub mod udp;
-pub mod units;

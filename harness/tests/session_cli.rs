@@ -142,3 +142,41 @@ fn bad_input_is_a_usage_error_naming_what_is_wrong() {
             "cannot reach the target {addr}"
         )));
 }
+
+#[test]
+fn a_session_framing_cuts_each_message_and_a_wrong_one_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = dir.path().join("plain.json");
+    write_session(&plain, true);
+    let with = |framing: &str| {
+        let path = dir
+            .path()
+            .join(format!("{}.json", framing.replace(':', "_")));
+        let text = std::fs::read_to_string(&plain).unwrap().replacen(
+            r#""name": "echo","#,
+            &format!(r#""name": "echo", "framing": "{framing}","#),
+            1,
+        );
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let (_f, addr) = serve("framed");
+    // `length:i32le` is the framed server's own framing: every turn is one message whose
+    // 4 header bytes are always cut; 13-byte requests give 12 cuts each, 36 runs of 3 replies.
+    stickler()
+        .args(["check", "--quiet", "--session"])
+        .arg(with("length:i32le"))
+        .args(["--target", &addr.to_string(), "--profiles", "cut-up"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("pass 108/108"));
+    stickler()
+        .args(["check", "--session"])
+        .arg(with("length:u16be"))
+        .args(["--target", &addr.to_string()])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "is not a whole number of length:u16be",
+        ));
+}

@@ -150,7 +150,19 @@ pub fn failure_chart(report: &MatrixReport) -> Result<String, String> {
 /// The matrix section of the report page.
 pub fn section(report: &MatrixReport) -> Section {
     let profiles = used_profiles(report);
-    let rows = grid(report);
+    // The grid's rows, with only the columns of the profiles measured.
+    let rows: Vec<(String, Vec<Option<&CellResult>>)> = grid(report)
+        .into_iter()
+        .map(|(name, cells)| {
+            let shown = PROFILES
+                .iter()
+                .zip(cells)
+                .filter(|(p, _)| profiles.contains(&p.name))
+                .map(|(_, c)| c)
+                .collect();
+            (name, shown)
+        })
+        .collect();
     let failed: Vec<&CellResult> = report.cells.iter().filter(|c| !c.counts.passed()).collect();
 
     let mut md = format!(
@@ -165,11 +177,9 @@ pub fn section(report: &MatrixReport) -> Section {
         "framing/workload",
         &profiles,
         rows.iter().map(|(name, cells)| {
-            let texts = PROFILES
+            let texts = cells
                 .iter()
-                .zip(cells)
-                .filter(|(p, _)| profiles.contains(&p.name))
-                .map(|(_, c)| c.map(cell_text).unwrap_or_else(|| "-".into()))
+                .map(|c| c.map(cell_text).unwrap_or_else(|| "-".into()))
                 .collect();
             (name.clone(), texts)
         }),
@@ -222,11 +232,9 @@ pub fn section(report: &MatrixReport) -> Section {
         "framing/workload",
         &profiles,
         rows.iter().map(|(name, cells)| {
-            let cells = PROFILES
+            let cells = cells
                 .iter()
-                .zip(cells)
-                .filter(|(p, _)| profiles.contains(&p.name))
-                .map(|(_, c)| {
+                .map(|c| {
                     c.map(|c| MatrixCell {
                         class: if c.counts.passed() { "pass" } else { "fail" },
                         title: c.case.to_string(),

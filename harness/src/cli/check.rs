@@ -270,9 +270,6 @@ pub fn conclude(
 }
 
 pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
-    if args.session.is_some() {
-        return super::check_session::run(&args);
-    }
     let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let (report, expect) = rt.block_on(measure(&args))?;
     conclude(&args, &report, expect.as_ref(), Vec::new())

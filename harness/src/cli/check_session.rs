@@ -9,11 +9,30 @@ use anyhow::{bail, Context};
 
 use stickler::check::external::{ClientOutput, ExternalClient};
 use stickler::check::session::client::check_client;
+use stickler::check::session::cut::framed_messages;
 use stickler::check::session::report;
 use stickler::check::session::{check_server, SessionConfig, SessionProfile};
+use stickler::codec::spec::FrameSpec;
 use stickler::session::{Mask, Session};
 
 use super::check::CheckArgs;
+
+/// Every turn of the session must be whole messages of its framing.
+fn check_framing(session: &Session, spec: &FrameSpec) -> anyhow::Result<()> {
+    for (c, conn) in session.connections.iter().enumerate() {
+        for (t, turn) in conn.turns.iter().enumerate() {
+            if framed_messages(spec, &turn.bytes).is_none() {
+                bail!(
+                    "connection {c}, turn {t} ({}, {} bytes) is not a whole number of {spec} \
+                     messages: is the session's framing right?",
+                    turn.from,
+                    turn.bytes.len()
+                );
+            }
+        }
+    }
+    Ok(())
+}
 
 pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let path = args.session.as_ref().expect("--session given");
@@ -34,7 +53,18 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
             .collect::<anyhow::Result<_>>()
             .context("bad --profiles")?
     };
+    let framing = match &session.framing {
+        None => None,
+        Some(text) => {
+            let spec: FrameSpec = text
+                .parse()
+                .with_context(|| format!("{}: framing {text:?}", path.display()))?;
+            check_framing(&session, &spec).with_context(|| format!("{}", path.display()))?;
+            Some(spec)
+        }
+    };
     let cfg = SessionConfig {
+        framing,
         seed: args.seed,
         runs: args.connections.max(1),
         idle: Duration::from_millis(args.timeout_ms.max(1)),

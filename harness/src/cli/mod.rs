@@ -88,6 +88,7 @@ pub fn main() -> ExitCode {
     });
     let result: anyhow::Result<ExitCode> = match cli.command {
         None => check::main_job(),
+        Some(Command::Check(args)) if args.session.is_some() => check_session::run(&args),
         Some(Command::Check(args)) => check::run(args),
         Some(Command::Replay(args)) => replay::run(args),
         Some(Command::Serve(args)) => serve::run(args),

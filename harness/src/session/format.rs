@@ -10,7 +10,7 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
 use super::escape::decode_text;
-use super::masks::Mask;
+use super::mask::Mask;
 
 /// The format version this stickler writes.
 pub const VERSION: u64 = 1;

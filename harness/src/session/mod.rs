@@ -19,6 +19,7 @@
 
 pub mod escape;
 pub mod format;
+pub mod mask;
 pub mod masks;
 pub mod record;
 

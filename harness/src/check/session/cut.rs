@@ -11,6 +11,8 @@ use std::time::Duration;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha20Rng;
 
+use crate::codec::decode_chunks;
+use crate::codec::spec::{FrameSpec, SpecCodec, VARINT_MAX_BYTES};
 use crate::proxy::record::SchedPiece;
 
 /// Cut points per message at most.
@@ -91,6 +93,32 @@ pub fn whole_turn(len: usize) -> Vec<Message> {
         len,
         header: HEADER_GUESS,
     }]
+}
+
+/// The messages of one turn under a framing description, each with its header (offset and
+/// length field; for a varint its longest form; for a delimiter the guess), or `None` when the
+/// turn is not a whole number of messages.
+pub fn framed_messages(spec: &FrameSpec, turn: &[u8]) -> Option<Vec<Message>> {
+    let header = match spec {
+        FrameSpec::Length(h) => h.header_len(),
+        FrameSpec::Varint { offset, .. } => offset + VARINT_MAX_BYTES,
+        FrameSpec::Delimiter { .. } => HEADER_GUESS,
+    };
+    let decoded = decode_chunks(&mut SpecCodec::new(spec.clone()), [turn]);
+    if decoded.error.is_some() {
+        return None;
+    }
+    let mut start = 0;
+    let mut out = Vec::new();
+    for item in decoded.items {
+        out.push(Message {
+            start,
+            len: item.len(),
+            header,
+        });
+        start += item.len();
+    }
+    (start == turn.len()).then_some(out)
 }
 
 /// The cut side's pieces for `cut`: one per turn up to the cut turn, which is two pieces `gap`

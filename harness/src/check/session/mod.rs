@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::chaos::seed::{derive, Stream};
 use crate::chaos::Direction;
+use crate::codec::spec::FrameSpec;
 use crate::proxy::record::PieceSchedule;
 use crate::proxy::{Proxy, ProxyConfig, RecordSink};
 
@@ -158,6 +159,9 @@ pub struct SessionConfig {
     pub profiles: Vec<SessionProfile>,
     /// Show a progress bar.
     pub progress: bool,
+    /// How the session's messages are framed, when known: each message of a turn is then cut
+    /// on its own, at every byte of its header.
+    pub framing: Option<FrameSpec>,
 }
 
 impl Default for SessionConfig {
@@ -171,6 +175,7 @@ impl Default for SessionConfig {
             max_cuts: cut::MAX_CUTS,
             profiles: SessionProfile::all(),
             progress: false,
+            framing: None,
         }
     }
 }
@@ -437,7 +442,21 @@ fn plan(
         SessionProfile::Chaos(_) => vec![None; cfg.runs as usize],
         SessionProfile::Cut(dir) => {
             let lens = cut_lens(*dir, conv, down);
-            cut::cuts(&lens, |t| cut::whole_turn(lens[t]), cfg.max_cuts, rng)
+            let side = match dir {
+                Direction::Up => Side::Client,
+                Direction::Down => Side::Server,
+            };
+            // A server turn's bytes are the recorded ones for framing; its length the reference's.
+            let messages = |t: usize| {
+                let recorded = conv.turns.get(turn_index(conv, side, t));
+                cfg.framing
+                    .as_ref()
+                    .zip(recorded)
+                    .filter(|(_, r)| r.bytes.len() == lens[t])
+                    .and_then(|(spec, r)| cut::framed_messages(spec, &r.bytes))
+                    .unwrap_or_else(|| cut::whole_turn(lens[t]))
+            };
+            cut::cuts(&lens, messages, cfg.max_cuts, rng)
                 .into_iter()
                 .map(Some)
                 .collect()
