@@ -14,7 +14,7 @@ use crate::proxy::record::{PieceSchedule, SchedPiece};
 use crate::proxy::PieceEvent;
 
 use super::matrix::CaseId;
-use super::run::{run_connection, start_proxy, Outcome, RunConfig};
+use super::run::{run_connection, start_proxy, ExchangeOutcome, RunConfig};
 use super::verdict::Verdict;
 use super::workload::steps;
 
@@ -101,7 +101,7 @@ pub async fn replay_once(
     cfg: &RunConfig,
     case_seed: u64,
     schedule: &PieceSchedule,
-) -> std::io::Result<(Option<Verdict>, Vec<Outcome>)> {
+) -> std::io::Result<(Option<Verdict>, Vec<ExchangeOutcome>)> {
     let steps = steps(case.workload, cfg.service, case_seed)
         .ok_or_else(|| std::io::Error::other("workload does not apply to this service"))?;
     let (proxy, _) = start_proxy(upstream, case, case_seed, Some(schedule.clone())).await?;

@@ -41,7 +41,7 @@ impl Default for RunConfig {
 
 /// One classified exchange.
 #[derive(Debug, Clone)]
-pub struct Outcome {
+pub struct ExchangeOutcome {
     pub verdict: Verdict,
     pub request: String,
     pub expected_len: usize,
@@ -63,7 +63,7 @@ fn outcome(
     stream: &[u8],
     request: String,
     result: &Result<Reply, ClientError>,
-) -> Outcome {
+) -> ExchangeOutcome {
     let (obs, observed, reads) = match result {
         Ok(r) => (
             Observed::Reply {
@@ -87,7 +87,7 @@ fn outcome(
             )
         }
     };
-    Outcome {
+    ExchangeOutcome {
         verdict: classify(expected, stream, &obs),
         request,
         expected_len: expected.len(),
@@ -97,7 +97,7 @@ fn outcome(
 }
 
 /// An upload is ok when the status says so and carries our md5.
-fn upload_outcome(data: &[u8], request: String, result: &Result<Reply, ClientError>) -> Outcome {
+fn upload_outcome(data: &[u8], request: String, result: &Result<Reply, ClientError>) -> ExchangeOutcome {
     let md5 = crate::codec::json::md5_hex(data);
     match result {
         Ok(r) => {
@@ -105,7 +105,7 @@ fn upload_outcome(data: &[u8], request: String, result: &Result<Reply, ClientErr
             let ok = status
                 .as_ref()
                 .is_some_and(|s| s["ok"] == true && s["md5"] == md5.as_str());
-            Outcome {
+            ExchangeOutcome {
                 verdict: if ok { Verdict::Ok } else { Verdict::WrongReply },
                 request,
                 expected_len: data.len(),
@@ -125,7 +125,7 @@ pub async fn run_connection(
     service: Service,
     steps: &[Step],
     timeout: Duration,
-) -> Vec<Outcome> {
+) -> Vec<ExchangeOutcome> {
     let stream = expected_stream(steps, service);
     let mut out = Vec::new();
     let config = ClientConfig::new(framing).timeout(timeout);
@@ -137,7 +137,7 @@ pub async fn run_connection(
         }
     };
     'steps: for step in steps {
-        let results: Vec<Outcome> = match step {
+        let results: Vec<ExchangeOutcome> = match step {
             Step::Lockstep(req) => {
                 let r = client.exchange(req).await;
                 vec![outcome(&service.reply(req), &stream, step.describe(), &r)]
