@@ -97,7 +97,11 @@ fn outcome(
 }
 
 /// An upload is ok when the status says so and carries our md5.
-fn upload_outcome(data: &[u8], request: String, result: &Result<Reply, ClientError>) -> ExchangeOutcome {
+fn upload_outcome(
+    data: &[u8],
+    request: String,
+    result: &Result<Reply, ClientError>,
+) -> ExchangeOutcome {
     let md5 = crate::codec::json::md5_hex(data);
     match result {
         Ok(r) => {
