@@ -16,8 +16,8 @@ use super::super::external::{run_process, ClientRun, ExternalClient};
 use super::super::verdict::{Counts, Verdict};
 use super::play::{self, Played, Want};
 use super::{
-    difference, lens, turn_index, widen_to_tokens, CellProxy, SessionCell, SessionConfig,
-    SessionReport, SetupError,
+    difference, lens, turn_index, widen_to_tokens, CellProxy, SessionConfig, SessionReport,
+    SetupError,
 };
 use crate::session::masks::{derive_masks, differing_ranges, ranges_for};
 use crate::session::{Connection, Mask, Side, Turn};
@@ -304,16 +304,7 @@ pub async fn check_client(
                 failure = Some(cell.failure(profile, run, 0, verdict, detail));
             }
         }
-        cell.proxy.shutdown().await;
-        cells.push(SessionCell {
-            connection: 0,
-            profile: profile.name().to_string(),
-            seed: cell.seed,
-            runs: cell.runs.len() as u64,
-            counts,
-            elapsed_ms: t0.elapsed().as_millis() as u64,
-            failure,
-        });
+        cells.push(cell.finish(0, profile, counts, failure, t0).await);
         bar.inc(1);
     }
     bar.finish_and_clear();
