@@ -227,9 +227,7 @@ pub fn conclude(
         report.seed
     );
     if let Some(path) = &args.json {
-        let text = serde_json::to_string_pretty(report)?;
-        std::fs::write(path, text + "\n")
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        super::write_json(path, report)?;
     }
     if let Some(path) = &args.junit {
         std::fs::write(path, report::junit(report))

@@ -10,9 +10,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 
 use stickler::codec::Framing;
-use stickler::latency::{
-    latency_section, report, run_sweep, LatencyConfig, LatencyReport, ReplySize,
-};
+use stickler::latency::{latency_section, report, run_sweep, LatencyConfig, ReplySize};
 use stickler::present::{write_dir, Section};
 
 #[derive(Debug, Args)]
@@ -105,18 +103,13 @@ fn config(args: &LatencyArgs) -> anyhow::Result<LatencyConfig> {
     Ok(config)
 }
 
-fn write_json(path: &Path, report: &LatencyReport) -> anyhow::Result<()> {
-    let text = serde_json::to_string_pretty(report)?;
-    std::fs::write(path, text + "\n").with_context(|| format!("cannot write {}", path.display()))
-}
-
 pub fn run(args: LatencyArgs) -> anyhow::Result<ExitCode> {
     let config = config(&args)?;
     let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let sweep = rt.block_on(run_sweep(&config))?;
     println!("{}", report::table(&sweep, std::io::stdout().is_terminal()));
     if let Some(path) = &args.json {
-        write_json(path, &sweep)?;
+        super::write_json(path, &sweep)?;
     }
     if let Some(dir) = &args.report {
         write_dir(dir, "stickler latency", &[latency_section(&sweep)])
@@ -134,6 +127,6 @@ pub fn main_job_section(dir: &Path) -> anyhow::Result<Section> {
     let sweep = rt.block_on(run_sweep(&config))?;
     println!("{}", report::table(&sweep, std::io::stdout().is_terminal()));
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    write_json(&dir.join("latency.json"), &sweep)?;
+    super::write_json(&dir.join("latency.json"), &sweep)?;
     Ok(latency_section(&sweep))
 }

@@ -64,6 +64,13 @@ enum Command {
     Framings(framings::FramingsArgs),
 }
 
+/// Writes `value` as pretty JSON (with a final newline) to `path`: every `--json` output.
+fn write_json(path: &std::path::Path, value: &impl serde::Serialize) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let text = serde_json::to_string_pretty(value)?;
+    std::fs::write(path, text + "\n").with_context(|| format!("cannot write {}", path.display()))
+}
+
 /// Sets up logging to stderr; `RUST_LOG` overrides the default level.
 fn init_tracing(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

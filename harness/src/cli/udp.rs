@@ -225,8 +225,7 @@ pub fn run_check(args: UdpCheckArgs) -> anyhow::Result<ExitCode> {
         Vec::new()
     };
     if let Some(path) = &args.json {
-        std::fs::write(path, serde_json::to_string_pretty(&report)? + "\n")
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        super::write_json(path, &report)?;
     }
     if let Some(path) = &args.write_expect {
         std::fs::write(path, UdpExpectTable::render(&report.outcomes()))
