@@ -40,6 +40,9 @@
 //! stickler::codec::property::every_decoder(&input[3..], &[3]).unwrap();
 //! ```
 
+mod round_trip;
+mod spec;
+
 use std::fmt;
 
 use bytes::{Bytes, BytesMut};
@@ -54,6 +57,8 @@ use super::ready::{encode_length, ReadyItem, ReadyReplyDecoder, TokenDecoder};
 use super::spec::{FrameSpec, LengthHeader, LengthType, SpecCodec};
 use super::upload::{UploadDecoder, UploadHeader, UploadItem};
 use super::{decode_chunks, CodecError, Decoded, DEFAULT_MAX_FRAME_LENGTH};
+use round_trip::round_trip;
+use spec::{fuzz_spec, spec_raw, spec_round_trip};
 
 /// A property that did not hold: which decoder, and what differed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,87 +114,6 @@ fn lens_and_payload(rest: &[u8]) -> (&[u8], &[u8]) {
         .split_first()
         .map_or((0, rest), |(k, r)| (usize::from(*k), r));
     rest.split_at(k.min(rest.len()))
-}
-
-/// The description a spec input chooses (layout in the module doc).
-fn fuzz_spec(cur: &mut Cursor) -> FrameSpec {
-    let (hi, lo) = (cur.byte(), cur.byte());
-    let max = if hi & 0x80 != 0 {
-        DEFAULT_MAX_FRAME_LENGTH
-    } else {
-        usize::from(u16::from_be_bytes([hi, lo]))
-    };
-    match cur.byte() % 3 {
-        0 => FrameSpec::Length(LengthHeader {
-            ty: LengthType::ALL[usize::from(cur.byte()) % LengthType::ALL.len()],
-            offset: usize::from(cur.byte() % 8),
-            adjust: i64::from(cur.byte() as i8),
-            max,
-        }),
-        1 => FrameSpec::Varint {
-            offset: usize::from(cur.byte() % 8),
-            max,
-        },
-        _ => {
-            let n = usize::from(cur.byte() % 4) + 1;
-            FrameSpec::Delimiter {
-                delimiter: Bytes::from(cur.bytes(n)),
-                max,
-            }
-        }
-    }
-}
-
-/// The description's codec over `payload` whole, in 1-byte pieces and in pieces of `lens`.
-fn spec_raw(spec: &FrameSpec, payload: &[u8], lens: &[u8]) -> Result<(), Failure> {
-    let whole = [payload];
-    let ones: Vec<&[u8]> = payload.chunks(1).collect();
-    let chosen = split_by(payload, lens);
-    let codec = || SpecCodec::new(spec.clone());
-    same_over("spec", &[&whole, &ones, &chosen], codec, same)
-}
-
-/// Messages → encode (each alone, then as one stream) → split → decode: the encoded messages
-/// back, one by one; a prefix of the stream gives a prefix of them, then `Truncated`.
-fn spec_round_trip(spec: &FrameSpec, mut cur: Cursor) -> Result<(), Failure> {
-    let cut = cur.byte();
-    let items = messages(&mut cur);
-    let mut codec = SpecCodec::new(spec.clone());
-    let mut stream = BytesMut::new();
-    let mut expected = Vec::new();
-    for item in &items {
-        let mut one = BytesMut::new();
-        match codec.encode(&item[..], &mut one) {
-            Ok(()) => {}
-            Err(
-                CodecError::ShortItem { .. }
-                | CodecError::FrameTooLarge { .. }
-                | CodecError::LengthOverflow(_)
-                | CodecError::BodyBelowAdjust { .. }
-                | CodecError::DelimiterInBody { .. },
-            ) if one.is_empty() => continue,
-            Err(e) => {
-                return Err(fail(
-                    "spec",
-                    format!("encoding {item:?}: {e} (wrote {one:?})"),
-                ))
-            }
-        }
-        let (prefix, body) = item.split_at(spec.offset());
-        let framed = match spec {
-            FrameSpec::Delimiter { delimiter, .. } => {
-                one.starts_with(body) && one.ends_with(delimiter)
-            }
-            _ => one.starts_with(prefix) && one.ends_with(body),
-        };
-        if !framed {
-            return Err(fail("spec", format!("{item:?} encoded as {one:?}")));
-        }
-        stream.extend_from_slice(&one);
-        expected.push(one.freeze());
-    }
-    let codec = || SpecCodec::new(spec.clone());
-    expect("spec", codec, &stream, cur.0, cut, expected, (same, exact))
 }
 
 /// The four `struct` variants, by name.
@@ -430,186 +354,6 @@ impl<'a> Cursor<'a> {
         out.extend((take..len).map(|i| i as u8));
         out
     }
-}
-
-/// Largest message the round trip builds (past naive's 1024 to cross its limit).
-const MAX_MESSAGE: usize = 1500;
-/// Most message bytes in one round trip, all messages together: past 1024 once, short enough
-/// to keep an execution cheap.
-const MAX_TOTAL: usize = 1100;
-/// Most messages in one round trip.
-const MAX_MESSAGES: u8 = 8;
-
-/// `[count][(len: u16 le, bytes)…]`: the messages of a round trip.
-fn messages(cur: &mut Cursor) -> Vec<Bytes> {
-    let count = cur.byte() % (MAX_MESSAGES + 1);
-    let mut budget = MAX_TOTAL;
-    (0..count)
-        .map(|_| {
-            let len = u16::from_le_bytes([cur.byte(), cur.byte()]) as usize % (MAX_MESSAGE + 1);
-            let len = len.min(budget);
-            budget -= len;
-            Bytes::from(cur.bytes(len))
-        })
-        .collect()
-}
-
-fn round_trip(rest: &[u8]) -> Result<(), Failure> {
-    let mut cur = Cursor(rest);
-    let framing = cur.byte();
-    let cut = cur.byte();
-    let messages = messages(&mut cur);
-    let lens = cur.0;
-    match framing % 12 {
-        i @ 0..=3 => {
-            let (name, field) = STRUCT_FIELDS[usize::from(i)];
-            let codec = || LengthCodec::builder().field(field).new_codec();
-            let expected = messages.iter().map(|m| BytesMut::from(&m[..])).collect();
-            let stream = encode_all(name, codec(), messages.iter().map(|m| &m[..]))?;
-            expect(name, codec, &stream, lens, cut, expected, (same, exact))
-        }
-        i @ 4..=5 => {
-            let key = if i == 4 {
-                SizeKey::FileSize
-            } else {
-                SizeKey::DataSize
-            };
-            let codec = || {
-                JsonCodec::builder()
-                    .size_key(key)
-                    .with_md5(i == 5)
-                    .new_codec()
-            };
-            let frames: Vec<JsonFrame> = messages.iter().enumerate().map(json_frame).collect();
-            let stream = encode_all("json", codec(), frames.iter().cloned())?;
-            let expected = frames
-                .iter()
-                .map(|f| JsonFrame {
-                    header: header_of(&codec(), f),
-                    body: f.body.clone(),
-                })
-                .collect();
-            expect("json", codec, &stream, lens, cut, expected, (same, exact))
-        }
-        i @ 6..=7 => {
-            let kind = if i == 6 {
-                HeaderKind::Struct
-            } else {
-                HeaderKind::Json
-            };
-            let codec = || FramedCodec::new(kind);
-            let stream = encode_all("framed", codec(), messages.iter().cloned())?;
-            expect("framed", codec, &stream, lens, cut, messages, (same, exact))
-        }
-        8 => upload_round_trip(&messages, lens, cut),
-        9 => {
-            let mut stream = BytesMut::new();
-            let mut pieces: Vec<Bytes> = Vec::new();
-            let mut expected = Vec::new();
-            for m in &messages {
-                encode_length(m.len(), &mut stream);
-                pieces.push(stream.split().freeze());
-                pieces.extend(split_by(m, lens).into_iter().map(Bytes::copy_from_slice));
-                expected.push(ReadyItem::Length(m.len()));
-                expected.push(ReadyItem::Body(BytesMut::from(&m[..])));
-            }
-            let got = decode_chunks(
-                &mut ReadyReplyDecoder::default(),
-                pieces.iter().map(|p| &p[..]),
-            );
-            compare(
-                "ready reply",
-                Decoded {
-                    items: expected,
-                    error: None,
-                },
-                got,
-            )
-        }
-        10 => {
-            let n = messages.len();
-            let stream = encode_all("token", TokenDecoder::default(), (0..n).map(|_| ()))?;
-            expect(
-                "token",
-                TokenDecoder::default,
-                &stream,
-                lens,
-                cut,
-                vec![(); n],
-                (same, exact),
-            )
-        }
-        _ => {
-            let fit: Vec<&Bytes> = messages
-                .iter()
-                .filter(|m| (1..=1024).contains(&m.len()))
-                .collect();
-            let got = decode_chunks(&mut NaiveCodec::default(), fit.iter().map(|m| &m[..]));
-            let expected = fit.iter().map(|m| BytesMut::from(&m[..])).collect();
-            compare(
-                "naive",
-                Decoded {
-                    items: expected,
-                    error: None,
-                },
-                got,
-            )
-        }
-    }
-}
-
-/// Message `i` as a JSON frame; every other one carries a `name` key.
-fn json_frame((i, body): (usize, &Bytes)) -> JsonFrame {
-    let mut header = Map::new();
-    if i % 2 == 1 {
-        header.insert("name".into(), Value::from(format!("m{i}")));
-    }
-    JsonFrame {
-        header,
-        body: body.clone(),
-    }
-}
-
-/// The header the decoder must give back for `frame`: its keys, the size, and the md5 if on.
-fn header_of(codec: &JsonCodec, frame: &JsonFrame) -> Map<String, Value> {
-    let written: Value = serde_json::from_slice(&codec.header_bytes(frame)).unwrap_or_default();
-    let mut expected = frame.header.clone();
-    if let Value::Object(fields) = written {
-        for (k, v) in fields {
-            expected.entry(k).or_insert(v);
-        }
-    }
-    expected
-}
-
-fn upload_round_trip(messages: &[Bytes], lens: &[u8], cut: u8) -> Result<(), Failure> {
-    let mut stream = BytesMut::new();
-    let mut expected = Vec::new();
-    for (i, m) in messages.iter().enumerate() {
-        let header = UploadHeader {
-            file_name: format!("dir/f{i}.bin"),
-            file_size: m.len(),
-            md5: Some(md5_hex(m)),
-        };
-        header
-            .encode(LengthField::I32_LE, &mut stream)
-            .map_err(|e| fail("upload", format!("encoding: {e}")))?;
-        stream.extend_from_slice(m);
-        expected.push(UploadItem::Header(header));
-        if !m.is_empty() {
-            expected.push(UploadItem::Chunk(BytesMut::from(&m[..])));
-        }
-        expected.push(UploadItem::Done { md5: md5_hex(m) });
-    }
-    expect(
-        "upload",
-        UploadDecoder::default,
-        &stream,
-        lens,
-        cut,
-        expected,
-        (join_upload, partial_chunk),
-    )
 }
 
 fn fail(decoder: &'static str, detail: String) -> Failure {
