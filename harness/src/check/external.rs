@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 
 use tokio::io::AsyncReadExt;
 
-use crate::chaos::Direction;
 use crate::codec::json::md5_hex;
 
+use super::engine::{measure, Cell, Judged, Player, Shaping};
 use super::matrix::CaseId;
-use super::run::{show, start_proxy, transcript_lines, CaseRun, RunConfig};
-use super::verdict::{Counts, Verdict};
+use super::run::{show, CaseRun, RunConfig};
+use super::verdict::Verdict;
 use super::workload::{steps, Step};
 use super::{CellResult, Failure};
 
@@ -194,6 +194,45 @@ fn judge(expected: &[Vec<u8>], run: &ClientRun, output: ClientOutput) -> Vec<(Ve
     out
 }
 
+/// An external client command as the player: run once per connection, judged by what it
+/// printed against the replies it should have received.
+pub struct Command<'a> {
+    pub client: &'a ExternalClient,
+    /// The commands, one argument each, and the reply each must print.
+    pub words: Vec<String>,
+    pub expected: Vec<Vec<u8>>,
+    /// Time without a byte moving through the proxy before the client counts as hung.
+    pub idle: Duration,
+}
+
+/// What explains an external client's failing reply.
+#[derive(Debug, Clone)]
+pub struct Printed {
+    pub request: String,
+    pub expected_len: usize,
+    pub observed: String,
+}
+
+impl Player for Command<'_> {
+    type Detail = Printed;
+
+    async fn play(&mut self, cell: &Cell, _run: usize) -> std::io::Result<Judged<Printed>> {
+        let argv = self.client.argv(cell.addr(), &self.words);
+        let run = run_process(&argv, self.idle, || cell.moved()).await?;
+        let items = judge(&self.expected, &run, self.client.output);
+        Ok(Judged::from_items(items.into_iter().enumerate().map(
+            |(i, (v, observed))| {
+                let printed = Printed {
+                    request: self.words.get(i).cloned().unwrap_or_default(),
+                    expected_len: self.expected.get(i).map_or(0, Vec::len),
+                    observed,
+                };
+                (v, printed)
+            },
+        )))
+    }
+}
+
 /// Measures one cell with the external client against our server at `upstream`.
 pub async fn run_client_case(
     case: CaseId,
@@ -202,7 +241,6 @@ pub async fn run_client_case(
     cfg: &RunConfig,
 ) -> std::io::Result<CaseRun> {
     let seed = case.seed(cfg.seed);
-    let started = Instant::now();
     let cmds: Vec<Vec<u8>> = match steps(case.workload, cfg.service, seed) {
         Some(steps) if steps.iter().all(|s| matches!(s, Step::Lockstep(_))) => steps
             .into_iter()
@@ -218,59 +256,44 @@ pub async fn run_client_case(
             )))
         }
     };
-    let words: Vec<String> = cmds
-        .iter()
-        .map(|c| String::from_utf8_lossy(c).into_owned())
-        .collect();
-    let expected: Vec<Vec<u8>> = cmds.iter().map(|c| cfg.service.reply(c)).collect();
-    let (proxy, record) = start_proxy(upstream, &case, seed, None).await?;
-    let mut counts = Counts::default();
-    let mut failure = None;
-    for conn in 0..cfg.connections {
-        let argv = client.argv(proxy.local_addr(), &words);
-        let moved = || Direction::BOTH.iter().map(|d| proxy.bytes(*d)).sum();
-        let run = run_process(&argv, cfg.timeout, moved).await?;
-        for (i, (v, observed)) in judge(&expected, &run, client.output)
-            .into_iter()
-            .enumerate()
-        {
-            counts.add(v);
-            if v != Verdict::Ok && failure.is_none() {
-                failure = Some(Failure {
-                    connection: conn,
-                    exchange: i,
-                    verdict: v,
-                    request: words.get(i).cloned().unwrap_or_default(),
-                    expected_len: expected.get(i).map_or(0, Vec::len),
-                    observed,
-                    reads: Vec::new(),
-                    transcript: Vec::new(),
-                    minimised: None,
-                    repro: None,
-                    repro_command: String::new(),
-                });
-            }
-        }
-    }
-    proxy.shutdown().await;
-    let events = record.events();
-    if let Some(f) = failure.as_mut() {
-        f.transcript = transcript_lines(&events, f.connection, 24);
-        f.repro_command = format!(
+    let mut player = Command {
+        client,
+        words: cmds
+            .iter()
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .collect(),
+        expected: cmds.iter().map(|c| cfg.service.reply(c)).collect(),
+        idle: cfg.timeout,
+    };
+    let shaping = Shaping::profile(case.profile)?;
+    let runs = cfg.connections as usize;
+    let m = measure(upstream, seed, shaping, runs, &mut player, &|| {}).await?;
+    let failure = m.failure.map(|f| Failure {
+        connection: f.run,
+        exchange: f.index,
+        verdict: f.verdict,
+        request: f.detail.request,
+        expected_len: f.detail.expected_len,
+        observed: f.detail.observed,
+        reads: Vec::new(),
+        transcript: f.transcript,
+        minimised: None,
+        repro: None,
+        repro_command: format!(
             "stickler check --framing {} --client {:?} --cases '{case}' --seed {}",
             case.framing,
             shell_words::join(&client.words),
             cfg.seed
-        );
-    }
+        ),
+    });
     Ok(CaseRun {
         result: CellResult {
             case,
             seed,
-            counts,
-            elapsed_ms: started.elapsed().as_millis() as u64,
+            counts: m.counts,
+            elapsed_ms: m.elapsed.as_millis() as u64,
             failure,
         },
-        events,
+        events: m.events,
     })
 }

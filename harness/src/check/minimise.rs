@@ -13,10 +13,10 @@ use crate::chaos::Direction;
 use crate::proxy::record::{PieceSchedule, SchedPiece};
 use crate::proxy::PieceEvent;
 
+use super::engine::{replay, Replay};
 use super::matrix::CaseId;
-use super::run::{run_connection, start_proxy, ExchangeOutcome, RunConfig};
+use super::run::{ExchangeOutcome, RunConfig, Tutorial};
 use super::verdict::Verdict;
-use super::workload::steps;
 
 /// Version of the case file format.
 pub const CASE_FORMAT: u32 = 1;
@@ -94,7 +94,8 @@ fn piece_count(s: &PieceSchedule) -> usize {
     s.streams.iter().map(|st| st.pieces.len()).sum()
 }
 
-/// Replays `schedule` on one fresh connection; the first verdict that is not ok, if any.
+/// Replays `schedule` on one fresh connection of `case`'s workload; the first verdict that is
+/// not ok, if any.
 pub async fn replay_once(
     case: &CaseId,
     upstream: SocketAddr,
@@ -102,25 +103,9 @@ pub async fn replay_once(
     case_seed: u64,
     schedule: &PieceSchedule,
 ) -> std::io::Result<(Option<Verdict>, Vec<ExchangeOutcome>)> {
-    let steps = steps(case.workload, cfg.service, case_seed)
-        .ok_or_else(|| std::io::Error::other("workload does not apply to this service"))?;
-    let (proxy, _) = start_proxy(upstream, case, case_seed, Some(schedule.clone())).await?;
-    let outcomes = run_connection(
-        proxy.local_addr(),
-        case.framing,
-        cfg.service,
-        &steps,
-        cfg.timeout,
-    )
-    .await;
-    proxy.shutdown().await;
-    Ok((
-        outcomes
-            .iter()
-            .map(|o| o.verdict)
-            .find(|v| *v != Verdict::Ok),
-        outcomes,
-    ))
+    let mut player = Tutorial::for_case(case, cfg, case_seed)?;
+    let judged = replay(upstream, case_seed, schedule, &mut player).await?;
+    Ok((judged.failed(), player.last))
 }
 
 /// The schedule of connection `conn` in `events`, renumbered as connection 0.
@@ -222,31 +207,6 @@ pub async fn shrink(
     best
 }
 
-/// Replays a built-in case's connection and wants one verdict back.
-struct CaseReplay<'a> {
-    case: &'a CaseId,
-    upstream: SocketAddr,
-    cfg: &'a RunConfig,
-    case_seed: u64,
-    want: Verdict,
-}
-
-impl Reproduce for CaseReplay<'_> {
-    fn fails(&mut self, s: &PieceSchedule) -> impl std::future::Future<Output = bool> + Send {
-        let (case, upstream, cfg, seed, want) = (
-            self.case,
-            self.upstream,
-            self.cfg,
-            self.case_seed,
-            self.want,
-        );
-        let s = s.clone();
-        async move {
-            matches!(replay_once(case, upstream, cfg, seed, &s).await, Ok((Some(v), _)) if v == want)
-        }
-    }
-}
-
 fn with_pieces(s: &PieceSchedule, dir: Direction, pieces: Vec<SchedPiece>) -> PieceSchedule {
     let mut s = s.clone();
     s.set(0, dir, pieces);
@@ -268,14 +228,18 @@ pub async fn minimise(
 ) -> CaseFile {
     let original = schedule_of(events, conn);
     let before = piece_count(&original);
-    let replay = CaseReplay {
-        case: &case,
-        upstream,
-        cfg,
-        case_seed,
-        want,
+    let best = match Tutorial::for_case(&case, cfg, case_seed) {
+        Ok(mut player) => {
+            let replay = Replay {
+                upstream,
+                seed: case_seed,
+                player: &mut player,
+                want,
+            };
+            shrink(&original, budget, replay).await
+        }
+        Err(_) => original.clone(),
     };
-    let best = shrink(&original, budget, replay).await;
     CaseFile {
         format: CASE_FORMAT,
         case,

@@ -1,10 +1,12 @@
 //! The conformance harness: runs the matrix of framings × chaos profiles × workloads on live
 //! sockets, names what went wrong in every exchange, and minimises failing cases.
 //!
+//! - [`engine`]: the cell — a fresh chaos proxy, runs played through it by a player, verdicts
+//!   counted, the first failure kept — that every check below runs on.
 //! - [`matrix`]: profiles, workloads, case IDs.
 //! - [`verdict`]: what happened to one exchange.
 //! - [`workload`]: what the client sends, and what a correct server answers.
-//! - [`run`]: drives a server through the proxy and measures each cell.
+//! - [`run`]: the built-in workloads, played by the tutorial client of each framing.
 //! - [`minimise`]: shrinks a failing cell's chaos schedule into a replayable case file.
 //! - [`external`]: an external client as the subject, judged by what it prints.
 //! - [`drive`]: the built-in servers and a whole matrix run.
@@ -12,6 +14,7 @@
 //! - [`report`]: terminal table, JSON, JUnit, Markdown/HTML with SVG charts.
 
 pub mod drive;
+pub mod engine;
 pub mod expect;
 pub mod external;
 pub mod matrix;

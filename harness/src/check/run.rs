@@ -1,17 +1,17 @@
-//! Driving a server through the chaos proxy: one proxy per case, fresh connections, every
-//! exchange classified from what the client observed.
+//! The built-in workloads on the engine: the tutorial client of each framing drives a server
+//! through the cell's proxy, and every exchange is classified from what the client observed.
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::codec::Framing;
 use crate::peer::client::{Client, ClientConfig, ClientError, Reply};
-use crate::proxy::record::PieceSchedule;
-use crate::proxy::{PieceEvent, Proxy, ProxyConfig, RecordSink, ToxicSpec};
+use crate::proxy::PieceEvent;
 use crate::service::Service;
 
-use super::matrix::{profile, CaseId};
-use super::verdict::{classify, Counts, Observed, Verdict};
+use super::engine::{measure, Cell, Judged, Player, Shaping};
+use super::matrix::CaseId;
+use super::verdict::{classify, Observed, Verdict};
 use super::workload::{expected_stream, steps, Step};
 use super::{CellResult, Failure};
 
@@ -201,25 +201,6 @@ fn is_dead(v: Verdict) -> bool {
     )
 }
 
-/// The toxics of a profile, parsed.
-pub fn profile_toxics(name: &str) -> Result<Vec<ToxicSpec>, String> {
-    let p = profile(name).ok_or_else(|| format!("unknown profile {name:?}"))?;
-    p.toxics
-        .iter()
-        .map(|t| {
-            t.parse::<ToxicSpec>()
-                .map_err(|e| format!("profile {name}: {e}"))
-        })
-        .collect()
-}
-
-/// A measured case, with what is needed to explain and minimise its first failure.
-pub struct CaseRun {
-    pub result: CellResult,
-    /// Everything the proxy wrote, with bytes.
-    pub events: Vec<PieceEvent>,
-}
-
 /// One line per piece the proxy wrote on connection `conn` (at most `max` lines).
 pub fn transcript_lines(events: &[PieceEvent], conn: u64, max: usize) -> Vec<String> {
     let mut lines: Vec<String> = events
@@ -248,25 +229,62 @@ pub fn transcript_lines(events: &[PieceEvent], conn: u64, max: usize) -> Vec<Str
     lines
 }
 
-/// Starts a proxy to `upstream` for `case` (or for a replayed `schedule`).
-pub async fn start_proxy(
-    upstream: SocketAddr,
-    case: &CaseId,
-    seed: u64,
-    schedule: Option<PieceSchedule>,
-) -> std::io::Result<(crate::proxy::ProxyHandle, RecordSink)> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let record = RecordSink::memory(true);
-    let mut config = ProxyConfig::new(upstream);
-    // A replayed schedule carries the recorded timing itself: the profile's toxics, whose
-    // random draws would differ on a fresh proxy, stay off.
-    if schedule.is_none() {
-        config.toxics = profile_toxics(case.profile).map_err(std::io::Error::other)?;
+/// A measured case, with what is needed to explain and minimise its first failure.
+pub struct CaseRun {
+    pub result: CellResult,
+    /// Everything the proxy wrote, with bytes.
+    pub events: Vec<PieceEvent>,
+}
+
+/// The tutorial client of a built-in framing, playing a workload's steps on each run and
+/// naming what went wrong in each exchange.
+pub struct Tutorial {
+    pub framing: Framing,
+    pub service: Service,
+    pub steps: Vec<Step>,
+    pub timeout: Duration,
+    /// Every exchange of the last run, for a replay's report.
+    pub last: Vec<ExchangeOutcome>,
+}
+
+impl Tutorial {
+    /// The client of `case`'s framing running its workload (`None` where the workload does not
+    /// apply to the service).
+    pub fn for_case(case: &CaseId, cfg: &RunConfig, seed: u64) -> std::io::Result<Tutorial> {
+        let steps = steps(case.workload, cfg.service, seed).ok_or_else(|| {
+            std::io::Error::other(format!(
+                "workload {} does not apply to service {}",
+                case.workload.name(),
+                cfg.service.name()
+            ))
+        })?;
+        Ok(Tutorial {
+            framing: case.framing,
+            service: cfg.service,
+            steps,
+            timeout: cfg.timeout,
+            last: Vec::new(),
+        })
     }
-    config.seed = seed;
-    config.record = Some(record.clone());
-    config.replay = schedule;
-    Ok((Proxy::start(listener, config), record))
+}
+
+impl Player for Tutorial {
+    type Detail = ExchangeOutcome;
+
+    async fn play(&mut self, cell: &Cell, _run: usize) -> std::io::Result<Judged<ExchangeOutcome>> {
+        let outcomes = run_connection(
+            cell.addr(),
+            self.framing,
+            self.service,
+            &self.steps,
+            self.timeout,
+        )
+        .await;
+        self.last = outcomes.clone();
+        Ok(Judged::from_items(
+            outcomes.into_iter().map(|o| (o.verdict, o)),
+        ))
+    }
 }
 
 /// Measures one cell against the server at `upstream`.
@@ -276,44 +294,19 @@ pub async fn run_case(
     cfg: &RunConfig,
 ) -> std::io::Result<CaseRun> {
     let seed = case.seed(cfg.seed);
-    let started = Instant::now();
-    let steps = steps(case.workload, cfg.service, seed).ok_or_else(|| {
-        std::io::Error::other(format!(
-            "workload {} does not apply to service {}",
-            case.workload.name(),
-            cfg.service.name()
-        ))
-    })?;
-    let (proxy, record) = start_proxy(upstream, &case, seed, None).await?;
-    let mut counts = Counts::default();
-    let mut failure = None;
-    for conn in 0..cfg.connections {
-        let outcomes = run_connection(
-            proxy.local_addr(),
-            case.framing,
-            cfg.service,
-            &steps,
-            cfg.timeout,
-        )
-        .await;
-        for (i, o) in outcomes.into_iter().enumerate() {
-            counts.add(o.verdict);
-            if o.verdict != Verdict::Ok && failure.is_none() {
-                failure = Some((conn, i, o));
-            }
-        }
-    }
-    proxy.shutdown().await;
-    let events = record.events();
-    let failure = failure.map(|(conn, exchange, o)| Failure {
-        connection: conn,
-        exchange,
-        verdict: o.verdict,
-        request: o.request,
-        expected_len: o.expected_len,
-        observed: o.observed,
-        reads: o.reads,
-        transcript: transcript_lines(&events, conn, 24),
+    let mut player = Tutorial::for_case(&case, cfg, seed)?;
+    let shaping = Shaping::profile(case.profile)?;
+    let runs = cfg.connections as usize;
+    let m = measure(upstream, seed, shaping, runs, &mut player, &|| {}).await?;
+    let failure = m.failure.map(|f| Failure {
+        connection: f.run,
+        exchange: f.index,
+        verdict: f.verdict,
+        request: f.detail.request,
+        expected_len: f.detail.expected_len,
+        observed: f.detail.observed,
+        reads: f.detail.reads,
+        transcript: f.transcript,
         minimised: None,
         repro: None,
         repro_command: format!("stickler check --cases '{case}' --seed {}", cfg.seed),
@@ -322,10 +315,10 @@ pub async fn run_case(
         result: CellResult {
             case,
             seed,
-            counts,
-            elapsed_ms: started.elapsed().as_millis() as u64,
+            counts: m.counts,
+            elapsed_ms: m.elapsed.as_millis() as u64,
             failure,
         },
-        events,
+        events: m.events,
     })
 }

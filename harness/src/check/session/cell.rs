@@ -1,20 +1,18 @@
-//! One cell of a session check: the proxy of one connection under one profile, and the
-//! connections it will play (for a cut profile, one per cut).
+//! One cell of a session check: one connection of the session under one profile, planned
+//! (for a cut profile, one played connection per cut) and measured on the engine.
 
 use std::net::SocketAddr;
-use std::time::Instant;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
-use super::super::run::{profile_toxics, transcript_lines};
-use super::super::verdict::{Counts, Verdict};
+use super::super::engine::{measure, Player, Shaping};
 use super::cut::{self, Cut};
 use super::{lens, turn_index, SessionCell, SessionConfig, SessionFailure, SessionProfile};
 use crate::chaos::seed::{derive, Stream};
 use crate::chaos::Direction;
 use crate::proxy::record::PieceSchedule;
-use crate::proxy::{Proxy, ProxyConfig, RecordSink};
+use crate::proxy::PieceEvent;
 use crate::session::{Connection, Side};
 
 /// The turn lengths of the side a cut profile cuts: the client's as recorded, the server's as
@@ -60,39 +58,30 @@ pub(super) fn plan(
     }
 }
 
-/// One cell's proxy and what it will play.
-pub(crate) struct CellProxy {
-    pub proxy: crate::proxy::ProxyHandle,
-    pub record: RecordSink,
-    /// The connections to play, in the proxy's connection order.
-    pub runs: Vec<Option<Cut>>,
+/// What one cell plays: its seed, the connections it plays (each with its cut, under a cut
+/// profile), and how its proxy shapes them.
+pub(crate) struct CellPlan {
     pub seed: u64,
+    pub runs: Vec<Option<Cut>>,
+    pub shaping: Shaping,
 }
 
-impl CellProxy {
-    /// Starts the proxy of connection `c` under `profile` in front of `upstream`: the profile's
-    /// toxics, or for a cut profile a replay schedule that cuts one message per connection.
-    pub async fn start(
-        upstream: SocketAddr,
+impl CellPlan {
+    /// The plan of connection `c` under `profile`: the profile's toxics, or for a cut profile a
+    /// schedule that cuts one message per connection.
+    pub fn new(
         c: usize,
         conv: &Connection,
         down: &[usize],
         profile: &SessionProfile,
         cfg: &SessionConfig,
-    ) -> std::io::Result<CellProxy> {
+    ) -> std::io::Result<CellPlan> {
         let id = format!("session/{c}/{}", profile.name());
         let seed = derive(cfg.seed, Stream::Named(&id)).seed;
         let mut rng = ChaCha20Rng::seed_from_u64(seed);
         let runs = plan(profile, conv, down, cfg, &mut rng);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let record = RecordSink::memory(true);
-        let mut config = ProxyConfig::new(upstream);
-        config.seed = seed;
-        config.record = Some(record.clone());
-        match profile {
-            SessionProfile::Chaos(p) => {
-                config.toxics = profile_toxics(p.name).map_err(std::io::Error::other)?;
-            }
+        let shaping = match profile {
+            SessionProfile::Chaos(p) => Shaping::profile(p.name)?,
             SessionProfile::Cut(dir) => {
                 let lens = cut_lens(*dir, conv, down);
                 let mut schedule = PieceSchedule::default();
@@ -101,67 +90,57 @@ impl CellProxy {
                         schedule.set(i as u64, *dir, cut::pieces(&lens, cut, cfg.cut_gap));
                     }
                 }
-                config.replay = Some(schedule);
+                Shaping::Schedule(schedule)
             }
-        }
-        Ok(CellProxy {
-            proxy: Proxy::start(listener, config),
-            record,
-            runs,
+        };
+        Ok(CellPlan {
             seed,
+            runs,
+            shaping,
         })
     }
 
-    /// Stops the proxy and makes the cell of connection `connection` from what was counted.
-    pub async fn finish(
+    /// Measures the cell with `player` against `upstream`: the session cell of connection
+    /// `connection`, and every piece the proxy wrote.
+    pub async fn measure<P: Player<Detail = String>>(
         self,
+        upstream: SocketAddr,
         connection: usize,
         profile: &SessionProfile,
-        counts: Counts,
-        failure: Option<SessionFailure>,
-        started: Instant,
-    ) -> SessionCell {
-        self.proxy.shutdown().await;
-        SessionCell {
-            connection,
-            profile: profile.name().to_string(),
-            seed: self.seed,
-            runs: self.runs.len() as u64,
-            counts,
-            elapsed_ms: started.elapsed().as_millis() as u64,
-            failure,
-        }
-    }
-
-    /// Bytes the proxy has moved, both ways.
-    pub fn moved(&self) -> u64 {
-        Direction::BOTH.iter().map(|d| self.proxy.bytes(*d)).sum()
-    }
-
-    /// The failure of run `run`, with its cut and transcript.
-    pub fn failure(
-        &self,
-        profile: &SessionProfile,
-        run: usize,
-        turn: usize,
-        verdict: Verdict,
-        detail: String,
-    ) -> SessionFailure {
-        let cut = self.runs.get(run).copied().flatten();
+        player: &mut P,
+        tick: &(dyn Fn() + Sync),
+    ) -> std::io::Result<(SessionCell, Vec<PieceEvent>)> {
+        let runs = self.runs.len();
+        let m = measure(upstream, self.seed, self.shaping, runs, player, tick).await?;
         let side = match profile {
             SessionProfile::Cut(Direction::Up) => "client",
             _ => "server",
         };
-        SessionFailure {
-            run: run as u64,
-            turn,
-            verdict,
-            detail: match cut {
-                Some(c) => format!("{} → {detail}", c.describe(side)),
-                None => detail,
-            },
-            cut,
-            transcript: transcript_lines(&self.record.events(), run as u64, 24),
-        }
+        let failure = m.failure.map(|f| {
+            let cut = self.runs.get(f.run as usize).copied().flatten();
+            SessionFailure {
+                run: f.run,
+                turn: f.index,
+                verdict: f.verdict,
+                detail: match cut {
+                    Some(c) => format!("{} → {}", c.describe(side), f.detail),
+                    None => f.detail,
+                },
+                cut,
+                transcript: f.transcript,
+                case_file: None,
+                repro_command: None,
+            }
+        });
+        let cell = SessionCell {
+            connection,
+            profile: profile.name().to_string(),
+            seed: self.seed,
+            runs: runs as u64,
+            counts: m.counts,
+            elapsed_ms: m.elapsed.as_millis() as u64,
+            failure,
+        };
+        Ok((cell, m.events))
     }
 }

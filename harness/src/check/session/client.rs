@@ -12,12 +12,13 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use super::super::engine::{Cell, Judged, Player};
 use super::super::external::{run_process, ClientRun, ExternalClient};
-use super::super::verdict::{Counts, Verdict};
+use super::super::verdict::Verdict;
+use super::cell::CellPlan;
 use super::play::{self, Played, Want};
 use super::{
-    difference, lens, turn_index, widen_to_tokens, CellProxy, SessionConfig, SessionReport,
-    SetupError,
+    difference, lens, turn_index, widen_to_tokens, SessionConfig, SessionReport, SetupError,
 };
 use crate::session::masks::{derive_masks, differing_ranges, ranges_for};
 use crate::session::{Connection, Mask, Side, Turn};
@@ -266,6 +267,29 @@ fn judge(
     (Verdict::Ok, String::new())
 }
 
+/// The client under test as the player: run once per played connection, its connections
+/// answered by the recorded server through the cell's proxy.
+struct ClientPlayer<'a> {
+    client: &'a ExternalClient,
+    server: &'a RecordedServer,
+    session: &'a [Connection],
+    reference: &'a ClientReference,
+    idle: Duration,
+}
+
+impl Player for ClientPlayer<'_> {
+    type Detail = String;
+
+    async fn play(&mut self, cell: &Cell, _run: usize) -> std::io::Result<Judged<String>> {
+        let out = run_client(self.client, cell.addr(), self.idle, || cell.moved())
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let played = self.server.take(self.idle).await;
+        let (verdict, detail) = judge(&out, &played, self.session, self.reference);
+        Ok(Judged::from_items([(verdict, detail)]))
+    }
+}
+
 /// Checks `client` with `session`: two clean runs against the recorded server, then one run
 /// per connection planned by every profile (the client's connections go through the proxy).
 pub async fn check_client(
@@ -289,22 +313,19 @@ pub async fn check_client(
     let down = lens(conv, Side::Server);
     let mut cells = Vec::new();
     let bar = crate::present::progress_bar(cfg.profiles.len() as u64, cfg.progress, "profiles");
+    let mut player = ClientPlayer {
+        client,
+        server: &server,
+        session,
+        reference: &reference,
+        idle: cfg.idle,
+    };
     for profile in &cfg.profiles {
-        let t0 = Instant::now();
-        let cell = CellProxy::start(server.addr, 0, conv, &down, profile, cfg).await?;
-        let mut counts = Counts::default();
-        let mut failure = None;
-        for run in 0..cell.runs.len() {
-            let out =
-                run_client(client, cell.proxy.local_addr(), cfg.idle, || cell.moved()).await?;
-            let played = server.take(cfg.idle).await;
-            let (verdict, detail) = judge(&out, &played, session, &reference);
-            counts.add(verdict);
-            if verdict != Verdict::Ok && failure.is_none() {
-                failure = Some(cell.failure(profile, run, 0, verdict, detail));
-            }
-        }
-        cells.push(cell.finish(0, profile, counts, failure, t0).await);
+        let plan = CellPlan::new(0, conv, &down, profile, cfg)?;
+        let (cell, _events) = plan
+            .measure(server.addr, 0, profile, &mut player, &|| {})
+            .await?;
+        cells.push(cell);
         bar.inc(1);
     }
     bar.finish_and_clear();

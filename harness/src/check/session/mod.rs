@@ -20,6 +20,9 @@ use std::net::SocketAddr;
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
+use super::engine::{Cell, Judged, Player};
+use crate::proxy::PieceEvent;
+
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use serde::{Deserialize, Serialize};
@@ -31,7 +34,7 @@ use super::matrix::{profile, Profile, PROFILES};
 use super::verdict::{Counts, Verdict};
 use crate::session::masks::{derive_masks, ranges_for};
 use crate::session::{compare, Comparison, Connection, Difference, Mask, Side, Turn};
-use cell::{plan, CellProxy};
+use cell::{plan, CellPlan};
 use cut::Cut;
 use play::{Played, Stop, Want};
 
@@ -192,6 +195,12 @@ pub struct SessionFailure {
     pub cut: Option<Cut>,
     /// The proxy's pieces on that connection.
     pub transcript: Vec<String>,
+    /// The minimised case file written for it, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case_file: Option<String>,
+    /// The command that replays it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repro_command: Option<String>,
 }
 
 /// One cell: a connection of the session under one profile.
@@ -419,32 +428,33 @@ fn judge(
     (verdicts, first)
 }
 
-/// Plays one cell: connection `c` of the session under `profile`, through a fresh proxy.
-async fn run_cell(
-    addr: SocketAddr,
-    c: usize,
-    conv: &Connection,
-    reference: &Reference,
-    profile: &SessionProfile,
-    cfg: &SessionConfig,
-    tick: &dyn Fn(),
-) -> Result<SessionCell, SetupError> {
-    let started = Instant::now();
-    let expected = &reference.turns[c];
-    let down: Vec<usize> = expected.iter().map(Vec::len).collect();
-    let cell = CellProxy::start(addr, c, conv, &down, profile, cfg).await?;
-    let mut counts = Counts::default();
-    let mut failure = None;
-    for run in 0..cell.runs.len() {
+/// A recorded connection played as the client against a server, each server turn judged
+/// against the reference.
+pub struct ServerPlayer<'a> {
+    pub conv: &'a Connection,
+    /// Which connection of the reference it is judged against.
+    pub index: usize,
+    pub reference: &'a Reference,
+    pub idle: Duration,
+}
+
+impl Player for ServerPlayer<'_> {
+    type Detail = String;
+
+    async fn play(&mut self, cell: &Cell, _run: usize) -> std::io::Result<Judged<String>> {
+        let down: Vec<usize> = self.reference.turns[self.index]
+            .iter()
+            .map(Vec::len)
+            .collect();
         let moved = || cell.moved();
-        let played = match play::connect(cell.proxy.local_addr(), cfg.idle).await {
+        let played = match play::connect(cell.addr(), self.idle).await {
             Ok(mut stream) => {
                 play::play(
                     &mut stream,
-                    conv,
+                    self.conv,
                     Side::Client,
                     |i| Want::Exactly(down.get(i).copied().unwrap_or(0)),
-                    cfg.idle,
+                    self.idle,
                     Some(&moved),
                 )
                 .await
@@ -454,14 +464,30 @@ async fn run_cell(
                 stop: Some((0, Stop::Reset)),
             },
         };
-        let (verdicts, first) = judge(&played, conv, c, reference);
-        verdicts.into_iter().for_each(|v| counts.add(v));
-        if let (Some((turn, verdict, detail)), None) = (first, &failure) {
-            failure = Some(cell.failure(profile, run, turn, verdict, detail));
-        }
-        tick();
+        let (verdicts, first) = judge(&played, self.conv, self.index, self.reference);
+        Ok(Judged { verdicts, first })
     }
-    Ok(cell.finish(c, profile, counts, failure, started).await)
+}
+
+/// Plays one cell: connection `c` of the session under `profile`, through a fresh proxy.
+async fn run_cell(
+    addr: SocketAddr,
+    c: usize,
+    conv: &Connection,
+    reference: &Reference,
+    profile: &SessionProfile,
+    cfg: &SessionConfig,
+    tick: &(dyn Fn() + Sync),
+) -> Result<(SessionCell, Vec<PieceEvent>), SetupError> {
+    let down: Vec<usize> = reference.turns[c].iter().map(Vec::len).collect();
+    let plan = CellPlan::new(c, conv, &down, profile, cfg)?;
+    let mut player = ServerPlayer {
+        conv,
+        index: c,
+        reference,
+        idle: cfg.idle,
+    };
+    Ok(plan.measure(addr, c, profile, &mut player, tick).await?)
 }
 
 /// Connections a whole check plays, for a progress bar.
@@ -503,7 +529,9 @@ pub async fn check_server(
     let mut cells = Vec::new();
     for (c, conv) in session.iter().enumerate() {
         for p in &cfg.profiles {
-            cells.push(run_cell(addr, c, conv, &reference, p, cfg, &|| bar.inc(1)).await?);
+            let (cell, _events) =
+                run_cell(addr, c, conv, &reference, p, cfg, &|| bar.inc(1)).await?;
+            cells.push(cell);
         }
     }
     bar.finish_and_clear();
