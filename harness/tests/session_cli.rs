@@ -93,6 +93,59 @@ fn a_framed_server_passes_and_a_one_read_server_fails_cut_up() {
 }
 
 #[test]
+fn a_failing_cell_is_minimised_into_a_case_that_the_printed_repro_replays() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw.json");
+    write_session(&raw, false);
+    let cases = dir.path().join("cases");
+    let (_s, saddr) = serve("struct");
+    let out = stickler()
+        .args(["check", "--quiet", "--session"])
+        .arg(&raw)
+        .args(["--target", &saddr.to_string(), "--profiles", "cut-up"])
+        .arg("--cases-dir")
+        .arg(&cases)
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8(out).unwrap();
+    let repro = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("repro: "))
+        .unwrap_or_else(|| panic!("no repro line in {out}"));
+    assert!(
+        repro.starts_with("stickler replay ") && repro.contains(&saddr.to_string()),
+        "{repro}"
+    );
+    let case = cases.join("session-0_cut-up.json");
+    let text = std::fs::read_to_string(&case).unwrap();
+    let file: serde_json::Value = serde_json::from_str(&text).unwrap();
+    // One cut: the request in two pieces, nothing else of the session.
+    assert_eq!(file["pieces_after"], 2, "{text}");
+    assert_eq!(file["verdict"], "differs", "{text}");
+    // The printed command, pasted as is, brings the verdict back.
+    let words = shell_words::split(repro).unwrap();
+    stickler()
+        .args(&words[1..])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("reproduced: differs"));
+    // Without its cut the same case passes on the same server: the verdict is the cut's.
+    let mut uncut = file.clone();
+    uncut["schedule"] = serde_json::json!({ "streams": [] });
+    let uncut_path = dir.path().join("uncut.json");
+    std::fs::write(&uncut_path, uncut.to_string()).unwrap();
+    stickler()
+        .arg("replay")
+        .arg(&uncut_path)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("not reproduced: expected differs, got all ok"));
+}
+
+#[test]
 fn bad_input_is_a_usage_error_naming_what_is_wrong() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.json");

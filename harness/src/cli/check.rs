@@ -24,6 +24,9 @@ use stickler::service::Service;
 /// The expected verdicts of the built-in servers, every cell (docs/verdicts.md#expected-tables).
 pub const BUILTIN_EXPECTED: &str = include_str!("../../../fixtures/expected/builtin.txt");
 
+/// Default of `--timeout-ms`.
+pub const DEFAULT_TIMEOUT_MS: u64 = 3000;
+
 #[derive(Debug, Args)]
 #[command(
     after_help = "Case IDs are FRAMING/PROFILE/WORKLOAD, e.g. struct/split-up/large; \
@@ -73,12 +76,13 @@ pub struct CheckArgs {
     #[arg(long, default_value_t = 2)]
     pub connections: u64,
     /// Milliseconds one reply may take before the exchange counts as a hang.
-    #[arg(long, value_name = "MS", default_value_t = 3000)]
+    #[arg(long, value_name = "MS", default_value_t = DEFAULT_TIMEOUT_MS)]
     pub timeout_ms: u64,
     /// Cases measured at once (default 16 for built-in servers, 1 for a target).
     #[arg(long)]
     pub concurrency: Option<usize>,
-    /// Minimise each failing case and write a replayable case file into DIR.
+    /// Minimise each failing case and write a replayable case file into DIR (with --session
+    /// against a server, by default into the --report directory's cases/).
     #[arg(long, value_name = "DIR")]
     pub cases_dir: Option<PathBuf>,
     /// Compare the measured pass/fail matrix with an expected table (`CASE pass|fail` lines).

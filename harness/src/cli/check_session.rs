@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
+use stickler::check::drive::MinimiseTo;
 use stickler::check::external::{ClientOutput, ExternalClient};
+use stickler::check::minimise::Budget;
 use stickler::check::session::client::check_client;
 use stickler::check::session::cut::framed_messages;
 use stickler::check::session::report;
@@ -63,8 +65,28 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
             Some(spec)
         }
     };
+    // Flags a repro command must carry besides the session, subject, profile and seed.
+    let mut flags = Vec::new();
+    for m in &args.mask {
+        flags.extend(["--mask".to_string(), m.clone()]);
+    }
+    if args.timeout_ms != super::check::DEFAULT_TIMEOUT_MS {
+        flags.extend(["--timeout-ms".to_string(), args.timeout_ms.to_string()]);
+    }
+    // Failing cells against a server are minimised into case files: into --cases-dir, or
+    // beside the report.
+    let cases_dir = args
+        .cases_dir
+        .clone()
+        .or_else(|| args.report.as_ref().map(|r| r.join("cases")));
     let cfg = SessionConfig {
         framing,
+        minimise: cases_dir.map(|dir| MinimiseTo {
+            dir,
+            budget: Budget::default(),
+        }),
+        source: path.display().to_string(),
+        flags,
         seed: args.seed,
         runs: args.connections.max(1),
         idle: Duration::from_millis(args.timeout_ms.max(1)),

@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::Args;
 
 use stickler::check::minimise::{replay_once, CaseFile};
+use stickler::check::session::case::{replay_case, SessionCase};
 use stickler::check::run::RunConfig;
 use stickler::peer::pool::Pool;
 use stickler::service::Service;
@@ -18,9 +19,11 @@ use stickler::service::Service;
     after_help = "Exit status: 0 the recorded verdict came back, 1 it did not, 2 usage or setup error."
 )]
 pub struct ReplayArgs {
-    /// A case file written by `stickler check --cases-dir DIR`.
+    /// A case file written by `stickler check --cases-dir DIR` (a built-in case, or a session
+    /// case of `check --session … --target`).
     pub file: PathBuf,
-    /// Replay against the server at ADDR instead of a built-in server.
+    /// Replay against the server at ADDR instead of a built-in server (a session case: instead
+    /// of the server it was recorded against).
     #[arg(long, value_name = "ADDR")]
     pub target: Option<SocketAddr>,
     /// Service the target runs.
@@ -32,6 +35,9 @@ pub struct ReplayArgs {
 }
 
 pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
+    if is_session_case(&args.file)? {
+        return replay_session(&args);
+    }
     let file = CaseFile::load(&args.file).map_err(anyhow::Error::msg)?;
     let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     rt.block_on(async {
@@ -78,4 +84,59 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(1))
         }
     })
+}
+
+/// Whether the file is a session case (rather than a built-in one); refuses a file too large
+/// for any case by its size before reading.
+fn is_session_case(path: &std::path::Path) -> anyhow::Result<bool> {
+    const LIMIT: u64 = 64 << 20;
+    let size = std::fs::metadata(path)
+        .with_context(|| format!("cannot read {}", path.display()))?
+        .len();
+    if size > LIMIT {
+        anyhow::bail!(
+            "{}: {size} bytes is too large for a case file",
+            path.display()
+        );
+    }
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(SessionCase::is_one(&text))
+}
+
+/// A minimised session cell, played again against its server (or --target).
+fn replay_session(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
+    let loaded = SessionCase::load(&args.file).map_err(anyhow::Error::msg)?;
+    let target = args.target.unwrap_or(loaded.case.target);
+    let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let judged = rt
+        .block_on(replay_case(&loaded, target))
+        .with_context(|| format!("cannot replay against {target}"))?;
+    let case = &loaded.case;
+    println!(
+        "{} connection {} / {} against {target}: {}",
+        case.source,
+        case.connection,
+        case.profile,
+        case.describe()
+    );
+    for (i, v) in judged.verdicts.iter().enumerate() {
+        println!("  server turn {i}: {v}");
+    }
+    match &judged.first {
+        Some((_, v, detail)) if *v == case.verdict => {
+            println!("reproduced: {v}: {detail}");
+            Ok(ExitCode::SUCCESS)
+        }
+        first => {
+            println!(
+                "not reproduced: expected {}, got {}",
+                case.verdict,
+                first
+                    .as_ref()
+                    .map_or("all ok".to_string(), |(_, v, d)| format!("{v}: {d}"))
+            );
+            Ok(ExitCode::from(1))
+        }
+    }
 }

@@ -322,9 +322,13 @@ pub async fn check_client(
     };
     for profile in &cfg.profiles {
         let plan = CellPlan::new(0, conv, &down, profile, cfg)?;
-        let (cell, _events) = plan
+        let (mut cell, _events) = plan
             .measure(server.addr, 0, profile, &mut player, &|| {})
             .await?;
+        if let Some(f) = cell.failure.as_mut() {
+            let subject = shell_words::join(["--client", &shell_words::join(&client.words)]);
+            f.repro_command = Some(super::repro_check(cfg, &subject, profile));
+        }
         cells.push(cell);
         bar.inc(1);
     }

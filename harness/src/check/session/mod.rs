@@ -9,7 +9,9 @@
 //! - [`play`]: one connection played on a socket, each turn read until complete.
 //! - [`client`]: the same for a client, with stickler playing the recorded server.
 //! - [`cut`]: the `cut-up`/`cut-down` profiles, every message cut once per connection.
+//! - [`case`]: a failing cell minimised into a case file that `stickler replay` plays again.
 
+pub mod case;
 mod cell;
 pub mod client;
 pub mod cut;
@@ -163,6 +165,12 @@ pub struct SessionConfig {
     /// How the session's messages are framed, when known: each message of a turn is then cut
     /// on its own, at every byte of its header.
     pub framing: Option<FrameSpec>,
+    /// Where failing cells are minimised into case files (server checks), if anywhere.
+    pub minimise: Option<super::drive::MinimiseTo>,
+    /// How the check was asked for, to print a repro command with every flag: the session
+    /// file, and the flags beside `--session`/`--target`/`--client`/`--profiles`/`--seed`.
+    pub source: String,
+    pub flags: Vec<String>,
 }
 
 impl Default for SessionConfig {
@@ -177,6 +185,9 @@ impl Default for SessionConfig {
             profiles: SessionProfile::all(),
             progress: false,
             framing: None,
+            minimise: None,
+            source: "SESSION".into(),
+            flags: Vec::new(),
         }
     }
 }
@@ -503,6 +514,27 @@ fn planned(session: &[Connection], reference: &Reference, cfg: &SessionConfig) -
     n
 }
 
+/// The command that re-runs one profile of a check, with every flag it was given.
+pub(crate) fn repro_check(cfg: &SessionConfig, subject: &str, profile: &SessionProfile) -> String {
+    let mut words = vec![
+        "stickler".to_string(),
+        "check".into(),
+        "--session".into(),
+        cfg.source.clone(),
+    ];
+    words.extend(shell_words::split(subject).unwrap_or_default());
+    words.extend([
+        "--profiles".into(),
+        profile.name().into(),
+        "--seed".into(),
+        cfg.seed.to_string(),
+        "--connections".into(),
+        cfg.runs.to_string(),
+    ]);
+    words.extend(cfg.flags.iter().cloned());
+    shell_words::join(words)
+}
+
 /// Checks the server at `addr` with `session`: the reference runs, then every connection
 /// under every profile of `cfg`.
 pub async fn check_server(
@@ -529,8 +561,32 @@ pub async fn check_server(
     let mut cells = Vec::new();
     for (c, conv) in session.iter().enumerate() {
         for p in &cfg.profiles {
-            let (cell, _events) =
+            let (mut cell, events) =
                 run_cell(addr, c, conv, &reference, p, cfg, &|| bar.inc(1)).await?;
+            if let Some(f) = cell.failure.as_mut() {
+                let subject = format!("--target {addr}");
+                f.repro_command = Some(repro_check(cfg, &subject, p));
+                if let Some(to) = &cfg.minimise {
+                    let failed = case::Failed {
+                        target: addr,
+                        source: &cfg.source,
+                        connection: c,
+                        conv,
+                        reference: &reference,
+                        profile: p.name(),
+                        seed: cell.seed,
+                        idle: cfg.idle,
+                    };
+                    let file = case::minimise(&failed, f, &events, to.budget).await;
+                    let path = file.save(&to.dir)?;
+                    f.detail = format!("{} ({})", f.detail, file.describe());
+                    f.repro_command = Some(format!(
+                        "stickler replay {} --target {addr}",
+                        shell_words::quote(&path.display().to_string())
+                    ));
+                    f.case_file = Some(path.display().to_string());
+                }
+            }
             cells.push(cell);
         }
     }

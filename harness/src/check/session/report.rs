@@ -82,10 +82,14 @@ pub fn failure_lines(report: &SessionReport) -> Vec<String> {
         .iter()
         .filter_map(|c| {
             let f = c.failure.as_ref()?;
-            Some(format!(
+            let mut line = format!(
                 "FAIL connection {} / {} (run {} of {}, seed {}): {}: {}",
                 c.connection, c.profile, f.run, c.runs, c.seed, f.verdict, f.detail
-            ))
+            );
+            if let Some(cmd) = &f.repro_command {
+                line.push_str(&format!("\n     repro: {cmd}"));
+            }
+            Some(line)
         })
         .collect()
 }
