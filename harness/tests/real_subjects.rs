@@ -271,6 +271,24 @@ fn a_naive_dns_server_is_caught_by_cut_up_and_passes_none() {
     // Every cut of a query gives a FORMERR reply instead of the answer.
     assert_eq!(up["failure"]["verdict"], "differs", "{stdout}");
     assert!(up["counts"]["differs"].as_u64().unwrap() >= 20, "{stdout}");
+
+    // Told the framing, the same failures are named by message: the server answered another
+    // request than the one sent.
+    let mut file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&session).unwrap()).unwrap();
+    file["framing"] = "dns".into();
+    std::fs::write(&session, file.to_string()).unwrap();
+    let (code, stdout, report) = check(
+        &session,
+        &["--target", &addr.to_string(), "--profiles", "cut-up"],
+    );
+    assert_eq!(code, 1, "{stdout}");
+    let up = cell(&report, "cut-up");
+    assert_eq!(up["failure"]["verdict"], "wrong-reply", "{stdout}");
+    assert!(
+        up["counts"]["wrong-reply"].as_u64().unwrap() >= 20,
+        "{stdout}"
+    );
 }
 
 #[test]

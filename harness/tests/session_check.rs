@@ -236,3 +236,38 @@ async fn a_client_command_that_does_not_exist_is_a_setup_error() {
         "{err}"
     );
 }
+
+#[test]
+fn a_known_framing_names_a_differing_turn_by_its_messages() {
+    use stickler::check::session::message_verdict;
+    let spec: stickler::codec::spec::FrameSpec = "length:u16be,max=64".parse().unwrap();
+    let f = |body: &[u8]| {
+        let mut v = (body.len() as u16).to_be_bytes().to_vec();
+        v.extend_from_slice(body);
+        v
+    };
+    let (a, b) = (f(b"alpha"), f(b"bravo"));
+    let stream = [a.clone(), b.clone()].concat();
+    // Another request's answer: the server misread what it was sent.
+    let wrong = f(b"error: bad command");
+    assert_eq!(
+        message_verdict(&spec, &a, &wrong, 1, &stream),
+        Verdict::WrongReply
+    );
+    // The next reply came with this one.
+    let both = [a.clone(), b.clone()].concat();
+    assert_eq!(
+        message_verdict(&spec, &a, &both, a.len(), &stream),
+        Verdict::Merged
+    );
+    // Half a message, then nothing.
+    assert_eq!(
+        message_verdict(&spec, &a, &a[..3], 3, &stream),
+        Verdict::Short
+    );
+    // A length no message of this framing can have.
+    assert_eq!(
+        message_verdict(&spec, &a, &[0xff, 0xff, 1, 2, 3, 4, 5], 0, &stream),
+        Verdict::MisreadHeader
+    );
+}

@@ -142,7 +142,9 @@ fn a_failing_cell_is_minimised_into_a_case_that_the_printed_repro_replays() {
         .arg(&uncut_path)
         .assert()
         .code(1)
-        .stdout(predicate::str::contains("not reproduced: expected differs, got all ok"));
+        .stdout(predicate::str::contains(
+            "not reproduced: expected differs, got all ok",
+        ));
 }
 
 #[test]

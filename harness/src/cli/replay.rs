@@ -9,8 +9,8 @@ use anyhow::Context;
 use clap::Args;
 
 use stickler::check::minimise::{replay_once, CaseFile};
-use stickler::check::session::case::{replay_case, SessionCase};
 use stickler::check::run::RunConfig;
+use stickler::check::session::case::{replay_case, SessionCase};
 use stickler::peer::pool::Pool;
 use stickler::service::Service;
 

@@ -12,6 +12,7 @@ use super::super::engine::{replay, Judged, Replay};
 use super::super::minimise::{schedule_of, shrink, Budget};
 use super::super::verdict::Verdict;
 use super::{turn_index, Reference, ServerPlayer, SessionFailure};
+use crate::codec::spec::FrameSpec;
 use crate::proxy::record::PieceSchedule;
 use crate::proxy::PieceEvent;
 use crate::session::{Connection, Mask, Session, Side};
@@ -55,6 +56,7 @@ pub struct LoadedCase {
     pub case: SessionCase,
     pub conv: Connection,
     pub reference: Reference,
+    pub framing: Option<FrameSpec>,
 }
 
 impl SessionCase {
@@ -97,6 +99,13 @@ impl SessionCase {
             Session::from_json(&v.to_string()).map_err(|e| format!("{field}: {e}"))
         };
         let played = session("session", &case.session)?;
+        let framing = match &played.framing {
+            Some(f) => Some(
+                f.parse::<FrameSpec>()
+                    .map_err(|e| format!("session.framing: {e}"))?,
+            ),
+            None => None,
+        };
         let expected = session("expected", &case.expected)?;
         let (Some(conv), Some(clean)) = (
             played.connections.into_iter().next(),
@@ -108,24 +117,21 @@ impl SessionCase {
             turns: vec![server_turns(clean)],
             masks: expected.masks,
         };
-        if reference.turns[0].len() < conv.turns.iter().filter(|t| t.from == Side::Server).count()
-        {
+        if reference.turns[0].len() < conv.turns.iter().filter(|t| t.from == Side::Server).count() {
             return Err("expected has fewer server turns than session".into());
         }
         Ok(LoadedCase {
             case,
             conv,
             reference,
+            framing,
         })
     }
 
     /// Writes the file as `DIR/session-<connection>_<profile>.json` and returns its path.
     pub fn save(&self, dir: &Path) -> std::io::Result<PathBuf> {
         std::fs::create_dir_all(dir)?;
-        let path = dir.join(format!(
-            "session-{}_{}.json",
-            self.connection, self.profile
-        ));
+        let path = dir.join(format!("session-{}_{}.json", self.connection, self.profile));
         let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
         std::fs::write(&path, text + "\n")?;
         Ok(path)
@@ -170,6 +176,7 @@ pub struct Failed<'a> {
     pub profile: &'a str,
     pub seed: u64,
     pub idle: std::time::Duration,
+    pub framing: Option<&'a FrameSpec>,
 }
 
 /// Shrinks `failure` of the cell `failed` (whose proxy wrote `events`) into a case file.
@@ -204,7 +211,10 @@ pub async fn minimise(
         .masks
         .iter()
         .filter(|m| m.conn == failed.connection && m.turn < conv.turns.len())
-        .map(|m| Mask { conn: 0, ..m.clone() })
+        .map(|m| Mask {
+            conn: 0,
+            ..m.clone()
+        })
         .collect();
     let reference = Reference {
         turns: vec![server_turns(&clean)],
@@ -216,6 +226,7 @@ pub async fn minimise(
         index: 0,
         reference: &reference,
         idle: failed.idle,
+        framing: failed.framing,
     };
     let best = shrink(
         &original,
@@ -246,6 +257,7 @@ pub async fn minimise(
                 "{} connection {} under {}",
                 failed.source, failed.connection, failed.profile
             )),
+            framing: failed.framing.map(ToString::to_string),
             connections: vec![conv.clone()],
             ..Session::default()
         }),
@@ -269,6 +281,7 @@ pub async fn replay_case(
         index: 0,
         reference: &loaded.reference,
         idle: std::time::Duration::from_millis(loaded.case.idle_ms.max(1)),
+        framing: loaded.framing.as_ref(),
     };
     replay(target, loaded.case.seed, &loaded.case.schedule, &mut player).await
 }

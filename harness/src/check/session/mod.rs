@@ -30,10 +30,10 @@ use rand_chacha::ChaCha20Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::chaos::Direction;
-use crate::codec::spec::FrameSpec;
+use crate::codec::spec::{FrameSpec, SpecCodec};
 
 use super::matrix::{profile, Profile, PROFILES};
-use super::verdict::{Counts, Verdict};
+use super::verdict::{classify, Counts, Observed, Verdict};
 use crate::session::masks::{derive_masks, ranges_for};
 use crate::session::{compare, Comparison, Connection, Difference, Mask, Side, Turn};
 use cell::{plan, CellPlan};
@@ -410,8 +410,10 @@ fn judge(
     conv: &Connection,
     c: usize,
     reference: &Reference,
+    framing: Option<&FrameSpec>,
 ) -> (Vec<Verdict>, Option<(usize, Verdict, String)>) {
     let expected = &reference.turns[c];
+    let stream = expected.concat();
     let mut verdicts = Vec::new();
     let mut first = None;
     for (i, got) in played.got.iter().enumerate() {
@@ -419,7 +421,12 @@ fn judge(
         let m = ranges_for(&reference.masks, c, turn_index(conv, Side::Server, i));
         let stopped = played.stop.filter(|(t, _)| *t == i).map(|(_, s)| s);
         let (verdict, detail) = match (difference(want, got, &m, stopped.is_some()), stopped) {
-            (Some(d), _) => (Verdict::Differs, format!("server turn {i}: {d}")),
+            (Some(d), _) => (
+                framing.map_or(Verdict::Differs, |spec| {
+                    message_verdict(spec, want, got, d.offset, &stream)
+                }),
+                format!("server turn {i}: {d}"),
+            ),
             (None, Some(s)) => (
                 stop_verdict(s),
                 format!(
@@ -447,6 +454,9 @@ pub struct ServerPlayer<'a> {
     pub index: usize,
     pub reference: &'a Reference,
     pub idle: Duration,
+    /// How the messages are framed, when known: a differing turn is then named at the
+    /// message level.
+    pub framing: Option<&'a FrameSpec>,
 }
 
 impl Player for ServerPlayer<'_> {
@@ -475,8 +485,65 @@ impl Player for ServerPlayer<'_> {
                 stop: Some((0, Stop::Reset)),
             },
         };
-        let (verdicts, first) = judge(&played, self.conv, self.index, self.reference);
+        let (verdicts, first) = judge(&played, self.conv, self.index, self.reference, self.framing);
         Ok(Judged { verdicts, first })
+    }
+}
+
+/// With a framing known, names a differing server turn by what happened to its messages: the
+/// message of `got` holding the first difference (at `offset`) against the one expected there,
+/// as the built-in matrix names a reply — `merged`, `short`, `misread-header`, `wrong-reply`.
+/// `stream` is every expected server turn of the connection, to recognise another reply's
+/// bytes; `differs` where the messages cannot be told apart.
+pub fn message_verdict(
+    spec: &FrameSpec,
+    want: &[u8],
+    got: &[u8],
+    offset: usize,
+    stream: &[u8],
+) -> Verdict {
+    let frames = |bytes: &[u8]| {
+        let d = crate::codec::decode_chunks(&mut SpecCodec::new(spec.clone()), [bytes]);
+        let mut at = 0;
+        let items: Vec<(usize, Vec<u8>)> = d
+            .items
+            .into_iter()
+            .map(|m| {
+                let start = at;
+                at += m.len();
+                (start, m.to_vec())
+            })
+            .collect();
+        // A turn ending inside a message is a short one; any other error a misread header.
+        let misread = d
+            .error
+            .is_some_and(|e| !matches!(e, crate::codec::CodecError::Truncated { .. }));
+        (items, at, misread)
+    };
+    let (wanted, _, _) = frames(want);
+    let (gots, decoded_to, error) = frames(got);
+    let Some(i) = gots.iter().position(|(start, m)| offset < start + m.len()) else {
+        // The difference lies past every whole message of what arrived.
+        return if error {
+            Verdict::MisreadHeader
+        } else if decoded_to < got.len() || got.len() < want.len() {
+            Verdict::Short
+        } else {
+            Verdict::Merged
+        };
+    };
+    let body = &gots[i].1;
+    match wanted.get(i) {
+        Some((_, expected)) => classify(
+            expected,
+            stream,
+            &Observed::Reply {
+                body,
+                declared_len: None,
+            },
+        ),
+        // More messages than the clean run had: another reply arrived with this turn.
+        None => Verdict::Merged,
     }
 }
 
@@ -497,6 +564,7 @@ async fn run_cell(
         index: c,
         reference,
         idle: cfg.idle,
+        framing: cfg.framing.as_ref(),
     };
     Ok(plan.measure(addr, c, profile, &mut player, tick).await?)
 }
@@ -576,6 +644,7 @@ pub async fn check_server(
                         profile: p.name(),
                         seed: cell.seed,
                         idle: cfg.idle,
+                        framing: cfg.framing.as_ref(),
                     };
                     let file = case::minimise(&failed, f, &events, to.budget).await;
                     let path = file.save(&to.dir)?;
