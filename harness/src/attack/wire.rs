@@ -36,7 +36,8 @@ impl Wire {
         match (formats.request, formats.reply) {
             (_, Format::Ready) | (Format::Ready, _) => Wire::Ready,
             (Format::OneRead, _) => Wire::Raw,
-            (Format::Length, _) => Wire::Len,
+            // Built-in framings never give `Spec`; a description's requests lead with a length.
+            (Format::Length | Format::Spec, _) => Wire::Len,
             (Format::Json, _) => Wire::Json,
             (Format::Upload, _) => Wire::Upload,
         }

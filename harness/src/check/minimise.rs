@@ -10,8 +10,10 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::chaos::Direction;
+use crate::codec::spec::FrameSpec;
 use crate::proxy::record::{PieceSchedule, SchedPiece};
 use crate::proxy::PieceEvent;
+use crate::service::Service;
 
 use super::engine::{replay, Replay};
 use super::matrix::CaseId;
@@ -39,6 +41,19 @@ pub struct CaseFile {
     /// The piece boundaries to replay (connection 0 of a fresh proxy). A direction listed with no
     /// pieces passes bytes through untouched; the profile's shaping toxics never apply in replay.
     pub schedule: PieceSchedule,
+    /// The server it failed against, when not a built-in one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<SocketAddr>,
+    /// The description framing that server's requests and replies, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec: Option<FrameSpec>,
+    /// The service that server runs.
+    #[serde(default, skip_serializing_if = "is_cmd")]
+    pub service: Service,
+}
+
+fn is_cmd(s: &Service) -> bool {
+    *s == Service::Cmd
 }
 
 impl CaseFile {
@@ -250,5 +265,8 @@ pub async fn minimise(
         pieces_before: before,
         pieces_after: piece_count(&best),
         schedule: best,
+        target: cfg.target,
+        spec: cfg.spec.clone(),
+        service: cfg.service,
     }
 }

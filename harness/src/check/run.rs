@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::codec::spec::{FrameSpec, FramingChoice};
 use crate::codec::Framing;
 use crate::peer::client::{Client, ClientConfig, ClientError, Reply};
 use crate::proxy::PieceEvent;
@@ -26,6 +27,11 @@ pub struct RunConfig {
     pub timeout: Duration,
     /// Service the server runs (the built-in servers run `cmd`).
     pub service: Service,
+    /// The target's requests and replies are framed by this description (its cases run the
+    /// `framed` workloads with that header).
+    pub spec: Option<FrameSpec>,
+    /// The server checked when it is not a built-in one: repro commands name it.
+    pub target: Option<SocketAddr>,
 }
 
 impl Default for RunConfig {
@@ -35,7 +41,31 @@ impl Default for RunConfig {
             connections: 2,
             timeout: Duration::from_millis(3000),
             service: Service::Cmd,
+            spec: None,
+            target: None,
         }
+    }
+}
+
+impl RunConfig {
+    /// The flags a `stickler check` repro of `case` needs besides `--cases` and `--seed`: the
+    /// target, its framing and service, a timeout other than the default.
+    pub fn repro_flags(&self, case: &CaseId) -> String {
+        let mut flags = String::new();
+        if let Some(target) = self.target {
+            let framing = match &self.spec {
+                Some(spec) => spec.to_string(),
+                None => case.framing.to_string(),
+            };
+            flags += &format!(" --target {target} --framing '{framing}'");
+            if self.service != Service::Cmd {
+                flags += &format!(" --service {}", self.service.name());
+            }
+        }
+        if self.timeout != RunConfig::default().timeout {
+            flags += &format!(" --timeout-ms {}", self.timeout.as_millis());
+        }
+        flags
     }
 }
 
@@ -125,14 +155,13 @@ fn upload_outcome(
 /// longer be trusted to carry anything (hang, reset, early close).
 pub async fn run_connection(
     addr: SocketAddr,
-    framing: Framing,
+    config: ClientConfig,
     service: Service,
     steps: &[Step],
-    timeout: Duration,
 ) -> Vec<ExchangeOutcome> {
     let stream = expected_stream(steps, service);
     let mut out = Vec::new();
-    let config = ClientConfig::new(framing).timeout(timeout);
+    let framing = config.framing;
     let mut client = match Client::connect(addr, config).await {
         Ok(c) => c,
         Err(e) => {
@@ -239,10 +268,10 @@ pub struct CaseRun {
 /// The tutorial client of a built-in framing, playing a workload's steps on each run and
 /// naming what went wrong in each exchange.
 pub struct Tutorial {
-    pub framing: Framing,
+    /// The client: the framing's own, or `framed` under a description.
+    pub client: ClientConfig,
     pub service: Service,
     pub steps: Vec<Step>,
-    pub timeout: Duration,
     /// Every exchange of the last run, for a replay's report.
     pub last: Vec<ExchangeOutcome>,
 }
@@ -258,11 +287,14 @@ impl Tutorial {
                 cfg.service.name()
             ))
         })?;
+        let client = match &cfg.spec {
+            Some(spec) => ClientConfig::of_choice(&FramingChoice::Spec(spec.clone())),
+            None => ClientConfig::new(case.framing),
+        };
         Ok(Tutorial {
-            framing: case.framing,
+            client: client.timeout(cfg.timeout),
             service: cfg.service,
             steps,
-            timeout: cfg.timeout,
             last: Vec::new(),
         })
     }
@@ -272,14 +304,8 @@ impl Player for Tutorial {
     type Detail = ExchangeOutcome;
 
     async fn play(&mut self, cell: &Cell, _run: usize) -> std::io::Result<Judged<ExchangeOutcome>> {
-        let outcomes = run_connection(
-            cell.addr(),
-            self.framing,
-            self.service,
-            &self.steps,
-            self.timeout,
-        )
-        .await;
+        let outcomes =
+            run_connection(cell.addr(), self.client.clone(), self.service, &self.steps).await;
         self.last = outcomes.clone();
         Ok(Judged::from_items(
             outcomes.into_iter().map(|o| (o.verdict, o)),
@@ -309,7 +335,11 @@ pub async fn run_case(
         transcript: f.transcript,
         minimised: None,
         repro: None,
-        repro_command: format!("stickler check --cases '{case}' --seed {}", cfg.seed),
+        repro_command: format!(
+            "stickler check{} --cases '{case}' --seed {}",
+            cfg.repro_flags(&case),
+            cfg.seed
+        ),
     });
     Ok(CaseRun {
         result: CellResult {
@@ -321,4 +351,27 @@ pub async fn run_case(
         },
         events: m.events,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_repro_names_the_target_its_framing_and_a_changed_timeout() {
+        let case: CaseId = "framed/split-up/small".parse().unwrap();
+        assert_eq!(RunConfig::default().repro_flags(&case), "");
+        let cfg = RunConfig {
+            target: Some("127.0.0.1:9000".parse().unwrap()),
+            spec: Some("length:u16be,offset=2".parse().unwrap()),
+            service: Service::Echo,
+            timeout: Duration::from_millis(1000),
+            ..RunConfig::default()
+        };
+        assert_eq!(
+            cfg.repro_flags(&case),
+            " --target 127.0.0.1:9000 --framing 'length:u16be,offset=2' --service echo \
+             --timeout-ms 1000"
+        );
+    }
 }

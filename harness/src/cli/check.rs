@@ -17,6 +17,7 @@ use stickler::check::minimise::{Budget, CaseFile};
 use stickler::check::report;
 use stickler::check::run::RunConfig;
 use stickler::check::MatrixReport;
+use stickler::codec::spec::FramingChoice;
 use stickler::codec::Framing;
 use stickler::peer::pool::Pool;
 use stickler::service::Service;
@@ -60,9 +61,12 @@ pub struct CheckArgs {
     /// How the external client prints replies: raw bytes, or one `LEN MD5HEX` line each.
     #[arg(long, value_enum, default_value = "raw")]
     pub client_output: ClientOutput,
-    /// Framings to test (built-in: all of them by default).
-    #[arg(long, value_enum, value_delimiter = ',')]
-    pub framing: Vec<Framing>,
+    /// Framings to test: built-in names (comma-separated or repeated; default all of them), or
+    /// with --target one description the server's requests and replies follow
+    /// (length:u32be, dns, lines, ...; see `stickler framings`). With --session: the
+    /// session's framing, if the file has none.
+    #[arg(long, value_name = "FRAMING")]
+    pub framing: Vec<String>,
     /// Service the target runs (requests and expected replies follow it).
     #[arg(long, value_enum, default_value = "cmd")]
     pub service: Service,
@@ -108,6 +112,27 @@ pub struct CheckArgs {
     pub quiet: bool,
 }
 
+/// The values of `--framing`: built-in names (a value may list several, comma-separated) or
+/// descriptions (whose own commas separate options).
+pub fn framing_choices(values: &[String]) -> anyhow::Result<Vec<FramingChoice>> {
+    let mut out = Vec::new();
+    for value in values {
+        let names: Option<Vec<Framing>> = value
+            .split(',')
+            .map(|n| Framing::ALL.into_iter().find(|f| f.name() == n.trim()))
+            .collect();
+        match names {
+            Some(names) => out.extend(names.into_iter().map(FramingChoice::Builtin)),
+            None => out.push(
+                value
+                    .parse::<FramingChoice>()
+                    .with_context(|| format!("bad --framing {value:?}"))?,
+            ),
+        }
+    }
+    Ok(out)
+}
+
 /// Measures the matrix as `args` asks; returns it with the expected table to compare, if any.
 pub async fn measure(args: &CheckArgs) -> anyhow::Result<(MatrixReport, Option<ExpectTable>)> {
     let expect = match (&args.expect, args.expect_builtin) {
@@ -124,21 +149,32 @@ pub async fn measure(args: &CheckArgs) -> anyhow::Result<(MatrixReport, Option<E
         }
         (None, false) => None,
     };
-    let run = RunConfig {
+    let choices = framing_choices(&args.framing)?;
+    let mut run = RunConfig {
         seed: args.seed,
         connections: args.connections.max(1),
         timeout: Duration::from_millis(args.timeout_ms.max(1)),
         service: args.service,
+        spec: None,
+        target: args.target,
     };
     let minimise = args.cases_dir.clone().map(|dir| MinimiseTo {
         dir,
         budget: Budget::default(),
     });
     if let Some(target) = args.target {
-        let [framing] = args.framing[..] else {
+        let [choice] = &choices[..] else {
             bail!(
                 "--target needs exactly one --framing (the framing the server at {target} speaks)"
             );
+        };
+        // A description is spoken as `framed` with that header.
+        let framing = match choice {
+            FramingChoice::Builtin(f) => *f,
+            FramingChoice::Spec(spec) => {
+                run.spec = Some(spec.clone());
+                Framing::Framed
+            }
         };
         let all = select(cases(&[framing]), &args.cases).context("bad --cases glob")?;
         let all: Vec<_> = all
@@ -156,7 +192,15 @@ pub async fn measure(args: &CheckArgs) -> anyhow::Result<(MatrixReport, Option<E
             concurrency: args.concurrency.unwrap_or(1),
             minimise,
             progress: !args.quiet,
-            subject: format!("server at {target} ({framing}, {})", args.service.name()),
+            subject: match choice {
+                FramingChoice::Builtin(_) => {
+                    format!("server at {target} ({framing}, {})", args.service.name())
+                }
+                FramingChoice::Spec(spec) => format!(
+                    "server at {target} (framed by {spec}, {})",
+                    args.service.name()
+                ),
+            },
             client: None,
             settle: true,
         };
@@ -166,11 +210,20 @@ pub async fn measure(args: &CheckArgs) -> anyhow::Result<(MatrixReport, Option<E
     if args.service != Service::Cmd {
         bail!("the built-in servers run the cmd service; --service applies to --target");
     }
-    let framings = if args.framing.is_empty() {
-        Framing::ALL.to_vec()
-    } else {
-        args.framing.clone()
-    };
+    let mut framings = Vec::new();
+    for choice in choices {
+        match choice {
+            FramingChoice::Builtin(f) => framings.push(f),
+            FramingChoice::Spec(spec) => bail!(
+                "--framing {spec} is a description: the built-in servers speak the built-in \
+                 framings only. Check a server of yours with --target ADDR --framing '{spec}' \
+                 (`stickler serve --framing '{spec}'` starts one)"
+            ),
+        }
+    }
+    if framings.is_empty() {
+        framings = Framing::ALL.to_vec();
+    }
     let client = match &args.client {
         None => None,
         Some(command) => {

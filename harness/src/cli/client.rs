@@ -13,19 +13,22 @@ use std::time::Duration;
 use clap::Args;
 use stickler::codec::framed::HeaderKind;
 use stickler::codec::json::md5_hex;
+use stickler::codec::spec::FramingChoice;
 use stickler::codec::Framing;
 use stickler::peer::client::{Client, ClientConfig, ClientError, ReadEvent};
 
 #[derive(Debug, Args)]
 pub struct ClientArgs {
-    /// Framing of requests and replies (TCP; not with --udp).
+    /// Framing of requests and replies (TCP; not with --udp): naive, ready, struct, json,
+    /// framed, upload, or a description whose messages carry requests and replies
+    /// (length:u32be, dns, lines, ...; see `stickler framings`).
     #[arg(
         long,
-        value_enum,
+        value_name = "FRAMING",
         required_unless_present = "udp",
         conflicts_with = "udp"
     )]
-    framing: Option<Framing>,
+    framing: Option<FramingChoice>,
     /// Talk UDP: one datagram per command, one reply read with a 1024-byte buffer.
     #[arg(long)]
     udp: bool,
@@ -70,7 +73,7 @@ pub fn run(args: ClientArgs) -> anyhow::Result<ExitCode> {
     if !(args.timeout > 0.0 && args.timeout.is_finite()) {
         anyhow::bail!("--timeout must be a positive number of seconds");
     }
-    let Some(framing) = args.framing else {
+    let Some(choice) = &args.framing else {
         return super::udp::client(
             args.connect,
             &args.commands,
@@ -78,7 +81,11 @@ pub fn run(args: ClientArgs) -> anyhow::Result<ExitCode> {
             Duration::from_secs_f64(args.timeout),
         );
     };
-    let config = ClientConfig::new(framing)
+    let framing = match choice {
+        FramingChoice::Builtin(f) => *f,
+        FramingChoice::Spec(_) => Framing::Framed,
+    };
+    let config = ClientConfig::of_choice(choice)
         .header_kind(args.header)
         .token(args.token.clone().into_bytes())
         .timeout(Duration::from_secs_f64(args.timeout));

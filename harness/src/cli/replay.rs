@@ -22,13 +22,13 @@ pub struct ReplayArgs {
     /// A case file written by `stickler check --cases-dir DIR` (a built-in case, or a session
     /// case of `check --session … --target`).
     pub file: PathBuf,
-    /// Replay against the server at ADDR instead of a built-in server (a session case: instead
-    /// of the server it was recorded against).
+    /// Replay against the server at ADDR instead of the one the case failed against (a
+    /// built-in server, the case's target, or for a session case the recorded server).
     #[arg(long, value_name = "ADDR")]
     pub target: Option<SocketAddr>,
-    /// Service the target runs.
-    #[arg(long, value_enum, default_value = "cmd")]
-    pub service: Service,
+    /// Service the target runs (default: the case's, `cmd` for the built-in servers).
+    #[arg(long, value_enum)]
+    pub service: Option<Service>,
     /// Milliseconds one reply may take before the exchange counts as a hang.
     #[arg(long, value_name = "MS", default_value_t = 3000)]
     pub timeout_ms: u64,
@@ -41,7 +41,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let file = CaseFile::load(&args.file).map_err(anyhow::Error::msg)?;
     let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     rt.block_on(async {
-        let (upstream, servers) = match args.target {
+        let (upstream, servers) = match args.target.or(file.target) {
             Some(target) => (target, None),
             None => {
                 let pool = Pool::start(&[file.case.framing], Service::Cmd)
@@ -56,7 +56,9 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         let cfg = RunConfig {
             seed: file.run_seed,
             timeout: Duration::from_millis(args.timeout_ms.max(1)),
-            service: args.service,
+            service: args.service.unwrap_or(file.service),
+            spec: file.spec.clone(),
+            target: args.target.or(file.target),
             ..RunConfig::default()
         };
         let result = replay_once(&file.case, upstream, &cfg, file.case_seed, &file.schedule).await;

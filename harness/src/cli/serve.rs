@@ -11,20 +11,22 @@ use std::time::Duration;
 
 use clap::Args;
 use stickler::codec::framed::HeaderKind;
-use stickler::codec::Framing;
+use stickler::codec::spec::FramingChoice;
 use stickler::peer::server::{self, ServerConfig};
 use stickler::udp::UdpService;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Framing of requests and replies (TCP; not with --udp).
+    /// Framing of requests and replies (TCP; not with --udp): naive, ready, struct, json,
+    /// framed, upload, or a description whose messages carry requests and replies
+    /// (length:u32be, dns, lines, ...; see `stickler framings`).
     #[arg(
         long,
-        value_enum,
+        value_name = "FRAMING",
         required_unless_present = "udp",
         conflicts_with = "udp"
     )]
-    framing: Option<Framing>,
+    framing: Option<FramingChoice>,
     /// Serve UDP: one datagram a request, one a reply, read with a 1024-byte buffer.
     #[arg(long)]
     udp: bool,
@@ -64,7 +66,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if args.udp {
         return super::udp::serve(args.listen, args.service);
     }
-    let (Some(framing), Some(service)) = (args.framing, args.service.tcp()) else {
+    let (Some(framing), Some(service)) = (&args.framing, args.service.tcp()) else {
         anyhow::bail!(
             "--service {} is served over UDP only: add --udp (TCP services: cmd, upper, echo)",
             args.service
@@ -73,12 +75,15 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if !(args.idle_timeout > 0.0 && args.idle_timeout.is_finite()) {
         anyhow::bail!("--idle-timeout must be a positive number of seconds");
     }
-    let mut config = ServerConfig::new(framing, service)
+    let mut config = ServerConfig::of_choice(framing, service)
         .header_kind(args.header)
         .ready_token(args.token.into_bytes())
         .max_connections(args.max_connections.max(1))
         .idle_timeout(Duration::from_secs_f64(args.idle_timeout))
-        .max_frame_length(args.max_frame_length)
+        .max_frame_length(match framing {
+            FramingChoice::Spec(spec) => spec.max(),
+            FramingChoice::Builtin(_) => args.max_frame_length,
+        })
         .max_upload_size(args.max_upload_size)
         .nodelay(!args.no_nodelay);
     config.storage_dir = args.storage_dir;

@@ -15,11 +15,12 @@
 use bytes::BytesMut;
 use tokio_util::codec::Decoder;
 
-use super::framed::HeaderKind;
+use super::framed::{FramedCodec, HeaderKind};
 use super::json::{JsonCodec, JsonFrame, SizeKey};
 use super::length::{LengthCodec, LengthField};
 use super::naive::{NaiveCodec, DEFAULT_READ_SIZE};
 use super::ready::{ReadyItem, ReadyReplyDecoder};
+use super::spec::FrameSpec;
 use super::upload::{UploadDecoder, UploadItem, DEFAULT_MAX_FILE_SIZE};
 use super::{CodecError, Framing, DEFAULT_MAX_FRAME_LENGTH};
 
@@ -37,6 +38,10 @@ pub enum Format {
     Json,
     /// An upload: a length field, a JSON header, then the file streamed ([`UploadDecoder`]).
     Upload,
+    /// A framing description ([`FormatConfig::spec`]), yielding bodies
+    /// ([`FramedCodec::Spec`]): a peer speaking someone's own length-field, varint or
+    /// delimiter protocol.
+    Spec,
 }
 
 /// The formats of both directions of a framing.
@@ -69,7 +74,7 @@ impl Framing {
 }
 
 /// What the decoders need to know; the default is every codec's own default.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FormatConfig {
     /// Length field of the length, JSON and upload formats (default `i32` little-endian; the
     /// upload decoder always reads `i32` little-endian).
@@ -82,6 +87,9 @@ pub struct FormatConfig {
     pub size_key: SizeKey,
     /// Largest upload (default 1 GiB).
     pub max_upload_size: usize,
+    /// The description of [`Format::Spec`] (default none: `Format::Spec` then reads the
+    /// length field above, with offset 0).
+    pub spec: Option<FrameSpec>,
 }
 
 impl Default for FormatConfig {
@@ -92,6 +100,7 @@ impl Default for FormatConfig {
             read_size: DEFAULT_READ_SIZE,
             size_key: SizeKey::FileSize,
             max_upload_size: DEFAULT_MAX_FILE_SIZE,
+            spec: None,
         }
     }
 }
@@ -128,6 +137,16 @@ impl FormatConfig {
     pub fn upload(&self) -> UploadDecoder {
         UploadDecoder::new(self.max_upload_size)
     }
+
+    /// The codec of [`Format::Spec`]: bodies framed by [`FormatConfig::spec`].
+    pub fn spec(&self) -> FramedCodec {
+        FramedCodec::of(
+            self.spec.as_ref(),
+            HeaderKind::Struct,
+            self.length_field,
+            self.max_frame_length,
+        )
+    }
 }
 
 impl Format {
@@ -139,6 +158,7 @@ impl Format {
             Format::Length => AnyDecoder::Length(config.length()),
             Format::Json => AnyDecoder::Json(config.json()),
             Format::Upload => AnyDecoder::Upload(config.upload()),
+            Format::Spec => AnyDecoder::Spec(config.spec()),
         }
     }
 }
@@ -150,12 +170,14 @@ pub enum AnyDecoder {
     Length(LengthCodec),
     Json(JsonCodec),
     Upload(UploadDecoder),
+    Spec(FramedCodec),
 }
 
 /// What an [`AnyDecoder`] yields: a whole message, or a part of a streamed one.
 #[derive(Debug)]
 pub enum AnyItem {
-    /// A whole message of [`Format::OneRead`] or [`Format::Length`].
+    /// A whole message of [`Format::OneRead`] or [`Format::Length`], the body of one of
+    /// [`Format::Spec`].
     Message(BytesMut),
     /// A whole message of [`Format::Json`].
     Json(JsonFrame),
@@ -188,6 +210,7 @@ impl Decoder for AnyDecoder {
             AnyDecoder::Length(d) => d.decode(src)?.map(AnyItem::Message),
             AnyDecoder::Json(d) => d.decode(src)?.map(AnyItem::Json),
             AnyDecoder::Upload(d) => d.decode(src)?.map(AnyItem::Upload),
+            AnyDecoder::Spec(d) => d.decode(src)?.map(|b| AnyItem::Message(b.into())),
         })
     }
 
@@ -198,6 +221,7 @@ impl Decoder for AnyDecoder {
             AnyDecoder::Length(d) => d.decode_eof(src)?.map(AnyItem::Message),
             AnyDecoder::Json(d) => d.decode_eof(src)?.map(AnyItem::Json),
             AnyDecoder::Upload(d) => d.decode_eof(src)?.map(AnyItem::Upload),
+            AnyDecoder::Spec(d) => d.decode_eof(src)?.map(|b| AnyItem::Message(b.into())),
         })
     }
 }

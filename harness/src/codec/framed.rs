@@ -13,6 +13,7 @@ use tokio_util::codec::{Decoder, Encoder};
 
 use super::json::{JsonCodec, JsonFrame};
 use super::length::{LengthCodec, LengthField};
+use super::spec::{FrameSpec, SpecCodec};
 use super::CodecError;
 
 /// Which header `framed` uses.
@@ -34,11 +35,19 @@ pub enum HeaderKind {
     Json,
 }
 
-/// Decoder and encoder of bodies under either header.
+/// Decoder and encoder of bodies under either header, or under a framing description.
 #[derive(Debug, Clone)]
 pub enum FramedCodec {
     Struct(LengthCodec),
     Json(JsonCodec),
+    /// A framing description ([`FrameSpec`]): bodies are what follows the length (or precedes
+    /// the delimiter). The `offset` bytes before a length (a Modbus transaction id, a
+    /// PostgreSQL type byte) of the last message decoded are kept and written before the next
+    /// body encoded, so a reply carries its request's; zeros before any was decoded.
+    Spec {
+        codec: SpecCodec,
+        prefix: Bytes,
+    },
 }
 
 impl FramedCodec {
@@ -68,6 +77,31 @@ impl FramedCodec {
     }
 }
 
+impl FramedCodec {
+    /// Bodies framed by a description.
+    pub fn spec(spec: FrameSpec) -> Self {
+        let prefix = Bytes::from(vec![0; spec.offset()]);
+        FramedCodec::Spec {
+            codec: SpecCodec::new(spec),
+            prefix,
+        }
+    }
+
+    /// The codec of a framed peer: `spec` when given, else `kind` with `field` and
+    /// `max_frame_length`.
+    pub fn of(
+        spec: Option<&FrameSpec>,
+        kind: HeaderKind,
+        field: LengthField,
+        max_frame_length: usize,
+    ) -> Self {
+        match spec {
+            Some(spec) => FramedCodec::spec(spec.clone()),
+            None => FramedCodec::configured(kind, field, max_frame_length),
+        }
+    }
+}
+
 impl Default for FramedCodec {
     fn default() -> Self {
         FramedCodec::new(HeaderKind::Struct)
@@ -82,6 +116,9 @@ impl Decoder for FramedCodec {
         Ok(match self {
             FramedCodec::Struct(c) => c.decode(src)?.map(BytesMut::freeze),
             FramedCodec::Json(c) => c.decode(src)?.map(|f| f.body),
+            FramedCodec::Spec { codec, prefix } => codec
+                .decode(src)?
+                .map(|message| body_of(codec, prefix, message)),
         })
     }
 
@@ -89,8 +126,18 @@ impl Decoder for FramedCodec {
         Ok(match self {
             FramedCodec::Struct(c) => c.decode_eof(src)?.map(BytesMut::freeze),
             FramedCodec::Json(c) => c.decode_eof(src)?.map(|f| f.body),
+            FramedCodec::Spec { codec, prefix } => codec
+                .decode_eof(src)?
+                .map(|message| body_of(codec, prefix, message)),
         })
     }
+}
+
+/// The body of a whole `message`, keeping its prefix in `prefix`.
+fn body_of(codec: &SpecCodec, prefix: &mut Bytes, message: Bytes) -> Bytes {
+    let (head, body) = codec.parts(&message);
+    *prefix = message.slice_ref(head);
+    message.slice_ref(body)
 }
 
 impl Encoder<Bytes> for FramedCodec {
@@ -100,6 +147,10 @@ impl Encoder<Bytes> for FramedCodec {
         match self {
             FramedCodec::Struct(c) => c.encode(&body[..], dst),
             FramedCodec::Json(c) => c.encode(JsonFrame::new(body), dst),
+            FramedCodec::Spec { codec, prefix } => {
+                let item = [&prefix[..], &body[..]].concat();
+                codec.encode(&item[..], dst)
+            }
         }
     }
 }

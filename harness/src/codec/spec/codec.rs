@@ -45,6 +45,30 @@ impl SpecCodec {
         &self.spec
     }
 
+    /// A whole decoded message split into its `offset` prefix and its body: what comes after
+    /// the length field or varint, or what comes before the delimiter. A message that is not
+    /// whole (shorter than its header) gives what it has.
+    pub fn parts<'a>(&self, message: &'a [u8]) -> (&'a [u8], &'a [u8]) {
+        let header = match &self.spec {
+            FrameSpec::Length(h) => h.header_len(),
+            FrameSpec::Varint { offset, .. } => {
+                let rest = message.get(*offset..).unwrap_or_default();
+                let used = rest
+                    .iter()
+                    .take(VARINT_MAX_BYTES)
+                    .position(|b| b & 0x80 == 0)
+                    .map_or(rest.len().min(VARINT_MAX_BYTES), |i| i + 1);
+                offset + used
+            }
+            FrameSpec::Delimiter { delimiter, .. } => {
+                let body = message.strip_suffix(&delimiter[..]).unwrap_or(message);
+                return (&[], body);
+            }
+        };
+        let offset = self.spec.offset().min(message.len());
+        (&message[..offset], &message[header.min(message.len())..])
+    }
+
     /// The whole message length announced by the header at the start of `src`, `Ok(None)`
     /// while the header (or, for a delimiter, the delimiter) has not arrived.
     fn message_len(&mut self, src: &[u8]) -> Result<Option<usize>, CodecError> {

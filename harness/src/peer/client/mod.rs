@@ -34,6 +34,7 @@ use crate::codec::json::md5_hex;
 use crate::codec::length::LengthField;
 use crate::codec::naive::DEFAULT_READ_SIZE;
 use crate::codec::ready::DEFAULT_TOKEN;
+use crate::codec::spec::{FrameSpec, FramingChoice};
 use crate::codec::upload::UploadHeader;
 use crate::codec::{AnyDecoder, Format, FormatConfig, Framing, DEFAULT_MAX_FRAME_LENGTH};
 
@@ -59,6 +60,8 @@ pub struct ClientConfig {
     pub read_size: usize,
     /// Set `TCP_NODELAY` (default true).
     pub nodelay: bool,
+    /// Requests and replies framed by this description instead (with `framing` `framed`).
+    pub spec: Option<FrameSpec>,
 }
 
 impl ClientConfig {
@@ -72,6 +75,20 @@ impl ClientConfig {
             max_frame_length: DEFAULT_MAX_FRAME_LENGTH,
             read_size: DEFAULT_READ_SIZE,
             nodelay: true,
+            spec: None,
+        }
+    }
+
+    /// The client of `choice`: a built-in framing, or a description (spoken as `framed` with
+    /// that header).
+    pub fn of_choice(choice: &FramingChoice) -> Self {
+        match choice {
+            FramingChoice::Builtin(framing) => ClientConfig::new(*framing),
+            FramingChoice::Spec(spec) => ClientConfig {
+                max_frame_length: spec.max(),
+                spec: Some(spec.clone()),
+                ..ClientConfig::new(Framing::Framed)
+            },
         }
     }
     pub fn header_kind(mut self, kind: HeaderKind) -> Self {
@@ -89,7 +106,10 @@ impl ClientConfig {
 
     /// The format replies arrive in.
     fn reply_format(&self) -> Format {
-        self.framing.formats(self.header_kind).reply
+        match self.spec {
+            Some(_) => Format::Spec,
+            None => self.framing.formats(self.header_kind).reply,
+        }
     }
 
     /// What the reply decoders need.
@@ -98,6 +118,7 @@ impl ClientConfig {
             length_field: self.length_field,
             max_frame_length: self.max_frame_length,
             read_size: self.read_size,
+            spec: self.spec.clone(),
             ..FormatConfig::default()
         }
     }
@@ -183,7 +204,8 @@ impl Client {
                 what: "send a command (use `upload`)",
             }),
             Framing::Framed => {
-                let mut codec = FramedCodec::configured(
+                let mut codec = FramedCodec::of(
+                    self.config.spec.as_ref(),
                     self.config.header_kind,
                     self.config.length_field,
                     usize::MAX,

@@ -51,7 +51,7 @@ impl Client {
         match self.config.reply_format() {
             Format::OneRead => self.receive_naive(&mut rec, &mut reply).await?,
             Format::Ready => self.receive_ready(&mut rec, &mut reply).await?,
-            Format::Length | Format::Json | Format::Upload => {
+            Format::Length | Format::Json | Format::Upload | Format::Spec => {
                 self.receive_decoded(&mut rec, &mut reply).await?
             }
         }
@@ -154,7 +154,7 @@ impl Client {
         }
     }
 
-    /// `struct`, `json`, `framed`, `upload`: the decoder over the stream.
+    /// `struct`, `json`, `framed`, `upload`, a description: the decoder over the stream.
     async fn receive_decoded(
         &mut self,
         rec: &mut Recorder,

@@ -10,8 +10,9 @@ use crate::codec::json::SizeKey;
 use crate::codec::length::LengthField;
 use crate::codec::naive::DEFAULT_READ_SIZE;
 use crate::codec::ready::DEFAULT_TOKEN;
+use crate::codec::spec::{FrameSpec, FramingChoice};
 use crate::codec::upload::DEFAULT_MAX_FILE_SIZE;
-use crate::codec::{FormatConfig, Formats, Framing, DEFAULT_MAX_FRAME_LENGTH};
+use crate::codec::{Format, FormatConfig, Formats, Framing, DEFAULT_MAX_FRAME_LENGTH};
 use crate::service::Service;
 
 /// Default cap on concurrent connections.
@@ -50,6 +51,9 @@ pub struct ServerConfig {
     pub max_upload_size: usize,
     /// Set `TCP_NODELAY` on accepted sockets (default true).
     pub nodelay: bool,
+    /// Requests and replies framed by this description instead (with `framing` `framed`): a
+    /// `cmd` server speaking someone's own length-field, varint or delimiter protocol.
+    pub spec: Option<FrameSpec>,
 }
 
 impl ServerConfig {
@@ -69,6 +73,20 @@ impl ServerConfig {
             max_frame_length: DEFAULT_MAX_FRAME_LENGTH,
             max_upload_size: DEFAULT_MAX_FILE_SIZE,
             nodelay: true,
+            spec: None,
+        }
+    }
+
+    /// A server of `service` whose requests and replies are framed by `choice`: a built-in
+    /// framing, or a description (served as `framed` with that header).
+    pub fn of_choice(choice: &FramingChoice, service: Service) -> Self {
+        match choice {
+            FramingChoice::Builtin(framing) => ServerConfig::new(*framing, service),
+            FramingChoice::Spec(spec) => ServerConfig {
+                max_frame_length: spec.max(),
+                spec: Some(spec.clone()),
+                ..ServerConfig::new(Framing::Framed, service)
+            },
         }
     }
     pub fn header_kind(mut self, kind: HeaderKind) -> Self {
@@ -108,7 +126,21 @@ impl ServerConfig {
 impl ServerConfig {
     /// The formats of this server's requests and replies.
     pub fn formats(&self) -> Formats {
-        self.framing.formats(self.header_kind)
+        match self.spec {
+            Some(_) => Formats {
+                request: Format::Spec,
+                reply: Format::Spec,
+            },
+            None => self.framing.formats(self.header_kind),
+        }
+    }
+
+    /// The framing as `--framing` names it: the description, or the built-in name.
+    pub fn framing_name(&self) -> String {
+        match &self.spec {
+            Some(spec) => spec.to_string(),
+            None => self.framing.to_string(),
+        }
     }
 
     /// What this server's decoders and encoders need.
@@ -119,6 +151,7 @@ impl ServerConfig {
             read_size: self.read_size,
             size_key: self.size_key,
             max_upload_size: self.max_upload_size,
+            spec: self.spec.clone(),
         }
     }
 }

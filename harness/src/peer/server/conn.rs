@@ -73,7 +73,7 @@ impl Conn {
 
     /// Logs why the connection ended.
     pub fn closed(&self, result: Result<(), ConnError>) {
-        let framing = self.config.framing;
+        let framing = self.config.framing_name();
         match result {
             Ok(()) => debug!(peer = %self.peer, "connection closed"),
             Err(ConnError::Idle(d)) => {

@@ -75,6 +75,14 @@ pub(super) async fn serve(conn: &mut Conn) -> Result<(), ConnError> {
                 conn.write(&header).await?;
                 conn.write(&body).await?;
             }
+            Format::Spec => {
+                let mut frame = BytesMut::new();
+                codecs
+                    .spec()
+                    .encode(reply, &mut frame)
+                    .map_err(ConnError::Reply)?;
+                conn.write(&frame).await?;
+            }
             Format::OneRead | Format::Upload => conn.write(&reply).await?,
         }
     }

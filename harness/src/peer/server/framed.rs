@@ -1,5 +1,6 @@
 //! The `framed` server (ours, the control group): requests and replies both carry a `struct`
-//! or `json` header, decoded by [`FramedCodec`] independently of how the bytes were chunked.
+//! or `json` header (or follow a framing description), decoded by [`FramedCodec`] independently
+//! of how the bytes were chunked.
 //! Pipelined requests are answered in order.
 
 use bytes::{Bytes, BytesMut};
@@ -14,7 +15,8 @@ const READ_CHUNK: usize = 64 << 10;
 
 pub(super) async fn serve(conn: &mut Conn) -> Result<(), ConnError> {
     let config = conn.config.clone();
-    let mut codec = FramedCodec::configured(
+    let mut codec = FramedCodec::of(
+        config.spec.as_ref(),
         config.header_kind,
         config.length_field,
         config.max_frame_length,

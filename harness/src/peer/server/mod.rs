@@ -14,7 +14,8 @@
 //! ([`Framing::formats`](crate::codec::Framing::formats)):
 //! - `faithful`: `naive`, `ready`, `struct`, `json`: one read of at most `read_size` bytes is
 //!   one command, exactly as the tutorials do, and replies are written as they write them.
-//! - `framed`: framed requests, framed replies.
+//! - `framed`: framed requests, framed replies; with [`ServerConfig::spec`], framed by a
+//!   description (`length:u32be`, `dns`, `lines`, ...).
 //! - `upload`: streamed, md5-checked file uploads with a `struct`-framed JSON status.
 
 mod config;
@@ -49,7 +50,7 @@ async fn serve(mut conn: Conn) {
     conn.accepted();
     let result = match conn.config.formats().request {
         Format::OneRead | Format::Ready => faithful::serve(&mut conn).await,
-        Format::Length | Format::Json => framed::serve(&mut conn).await,
+        Format::Length | Format::Json | Format::Spec => framed::serve(&mut conn).await,
         Format::Upload => upload::serve(&mut conn).await,
     };
     conn.closed(result);
@@ -58,7 +59,7 @@ async fn serve(mut conn: Conn) {
 /// Starts serving `listener` on a new task; the handle signals shutdown and awaits the drain.
 pub fn spawn(listener: TcpListener, config: ServerConfig) -> std::io::Result<ServerHandle> {
     let addr = listener.local_addr()?;
-    let what = format!("{} server", config.framing);
+    let what = format!("{} server", config.framing_name());
     Ok(ServerHandle::spawn(addr, what, move |shutdown| {
         run(listener, config, shutdown)
     }))
@@ -93,7 +94,7 @@ pub async fn run(
     let addr = listener.local_addr()?;
     info!(
         %addr,
-        framing = %config.framing,
+        framing = %config.framing_name(),
         service = %config.service,
         storage = ?config.storage_dir,
         "serving"
