@@ -162,3 +162,50 @@ fn check_target_passes_a_robust_server_and_catches_a_one_recv_one_message_one() 
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.contains("reproduced"), "{stdout}");
 }
+
+#[test]
+fn a_session_takes_its_framing_from_the_command_line_and_a_wrong_one_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let session = dir.path().join("s.json");
+    std::fs::write(
+        &session,
+        r#"{"stickler_session": 1, "connections": [{"turns": [
+            {"from": "client", "text": "\\x00\\x0aecho hello\\x00\\x07seq 1 3"},
+            {"from": "server", "text": "\\x00\\x06hello\\n\\x00\\x061\\n2\\n3\\n"}
+        ]}]}"#,
+    )
+    .unwrap();
+    let (_server, addr) = serve("length:u16be", "cmd");
+    let addr = addr.to_string();
+    let path = session.to_str().unwrap();
+    let (code, stdout, stderr) = run(&[
+        "check",
+        "--quiet",
+        "--session",
+        path,
+        "--target",
+        &addr,
+        "--framing",
+        "length:u16be",
+        "--profiles",
+        "none,cut-up",
+    ]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    // Each of the two requests is cut at every byte of its 2-byte header and more.
+    assert!(stdout.contains("cut-up"), "{stdout}");
+
+    let (code, _, stderr) = run(&[
+        "check",
+        "--session",
+        path,
+        "--target",
+        &addr,
+        "--framing",
+        "length:u32be",
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("connections[0].turns[0]") && stderr.contains("length:u32be"),
+        "{stderr}"
+    );
+}

@@ -159,3 +159,54 @@ fn the_binary_relays_records_and_replays() {
         "{text}"
     );
 }
+
+#[test]
+fn show_decodes_a_recording_by_a_description() {
+    let echo = echo_server();
+    let dir = tempfile::tempdir().unwrap();
+    let rec = dir.path().join("lines.jsonl");
+    let listen = free_addr();
+    let p = Proxy::spawn(
+        listen,
+        echo,
+        &[
+            "--toxic",
+            "up:split=1..3",
+            "--record",
+            rec.to_str().unwrap(),
+            "--record-bytes",
+        ],
+    );
+    let msg = b"alpha\nbravo\ncharlie\n";
+    assert_eq!(echo_via(listen, msg), msg);
+    p.stop();
+    let out = Command::new(assert_cmd::cargo::cargo_bin("stickler"))
+        .args([
+            "proxy",
+            "--show",
+            rec.to_str().unwrap(),
+            "--framing",
+            "lines",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    // Three messages each way, whatever pieces the split cut them into.
+    assert!(
+        text.contains("connection 1 up:") && text.matches(" pieces, 3 frames").count() == 2,
+        "{text}"
+    );
+    let bad = Command::new(assert_cmd::cargo::cargo_bin("stickler"))
+        .args([
+            "proxy",
+            "--show",
+            rec.to_str().unwrap(),
+            "--framing",
+            "length:u9",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown length type"));
+}

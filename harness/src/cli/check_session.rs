@@ -11,34 +11,42 @@ use stickler::check::drive::MinimiseTo;
 use stickler::check::external::{ClientOutput, ExternalClient};
 use stickler::check::minimise::Budget;
 use stickler::check::session::client::check_client;
-use stickler::check::session::cut::framed_messages;
 use stickler::check::session::report;
 use stickler::check::session::{check_server, SessionConfig, SessionProfile};
-use stickler::codec::spec::FrameSpec;
+use stickler::codec::spec::{FrameSpec, FramingChoice};
 use stickler::session::{Mask, Session};
 
 use super::check::CheckArgs;
 
-/// Every turn of the session must be whole messages of its framing.
-fn check_framing(session: &Session, spec: &FrameSpec) -> anyhow::Result<()> {
-    for (c, conn) in session.connections.iter().enumerate() {
-        for (t, turn) in conn.turns.iter().enumerate() {
-            if framed_messages(spec, &turn.bytes).is_none() {
-                bail!(
-                    "connection {c}, turn {t} ({}, {} bytes) is not a whole number of {spec} \
-                     messages: is the session's framing right?",
-                    turn.from,
-                    turn.bytes.len()
-                );
-            }
-        }
+/// `--framing` with `--session`: one description, the session's framing.
+fn given_framing(args: &CheckArgs) -> anyhow::Result<Option<FrameSpec>> {
+    match &super::check::framing_choices(&args.framing)?[..] {
+        [] => Ok(None),
+        [FramingChoice::Spec(spec)] => Ok(Some(spec.clone())),
+        [FramingChoice::Builtin(f)] => bail!(
+            "--framing {f} is a built-in framing; a session is framed by a description \
+             (length:u16be, dns, lines, ...; see `stickler framings`)"
+        ),
+        _ => bail!("--session takes one --framing"),
     }
-    Ok(())
 }
 
 pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let path = args.session.as_ref().expect("--session given");
-    let session = Session::load(path)?;
+    let mut session = Session::load(path)?;
+    if let Some(given) = given_framing(args)? {
+        match &session.framing {
+            Some(own) if own.parse::<FrameSpec>().ok().as_ref() != Some(&given) => bail!(
+                "{} is framed by {own}, and --framing says {given}: drop --framing, or fix the \
+                 file's \"framing\"",
+                path.display()
+            ),
+            _ => session.framing = Some(given.to_string()),
+        }
+        session
+            .validate()
+            .with_context(|| format!("{} under --framing {given}", path.display()))?;
+    }
     let mut masks = session.masks.clone();
     for m in &args.mask {
         masks.push(
@@ -58,10 +66,10 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let framing = match &session.framing {
         None => None,
         Some(text) => {
+            // Session::load has checked that it parses and that every turn is whole messages.
             let spec: FrameSpec = text
                 .parse()
                 .with_context(|| format!("{}: framing {text:?}", path.display()))?;
-            check_framing(&session, &spec).with_context(|| format!("{}", path.display()))?;
             Some(spec)
         }
     };

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use clap::Args;
 use stickler::chaos::Direction;
-use stickler::codec::Framing;
+use stickler::codec::spec::FramingChoice;
 use stickler::proxy::record::read_events;
 use stickler::proxy::toxic::parse::SYNTAX_HELP;
 use stickler::proxy::transcript::transcript_for;
@@ -47,16 +47,17 @@ pub struct ProxyArgs {
     /// under --framing, then exit.
     #[arg(long, value_name = "FILE", requires = "framing")]
     show: Option<PathBuf>,
-    /// The framing to decode a --show recording with.
-    #[arg(long, value_enum)]
-    framing: Option<Framing>,
+    /// The framing to decode a --show recording with: a built-in name, or a description
+    /// (length:u16be, dns, lines, ...; see `stickler framings`).
+    #[arg(long, value_name = "FRAMING")]
+    framing: Option<FramingChoice>,
     /// Serve the toxiproxy HTTP API on this address (e.g. 127.0.0.1:8474).
     #[arg(long, value_name = "ADDR")]
     api: Option<SocketAddr>,
 }
 
 pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
-    if let (Some(path), Some(framing)) = (&args.show, args.framing) {
+    if let (Some(path), Some(framing)) = (&args.show, &args.framing) {
         return show(path, framing);
     }
     // One thread: relaying is cheap per byte, and on a small machine the peers need the other
@@ -129,7 +130,7 @@ async fn serve(args: ProxyArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn show(path: &std::path::Path, framing: Framing) -> anyhow::Result<ExitCode> {
+fn show(path: &std::path::Path, framing: &FramingChoice) -> anyhow::Result<ExitCode> {
     let events = read_events(path).with_context(|| format!("reading {}", path.display()))?;
     let mut streams: Vec<(u64, Direction)> = events.iter().map(|e| (e.conn, e.dir)).collect();
     streams.sort();

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
+use stickler::codec::spec::FrameSpec;
 use stickler::session::format::temp_beside;
 use stickler::session::record::{self, Ending, RecordConfig, DEFAULT_MAX_BYTES};
 use tokio::signal::unix::{signal, SignalKind};
@@ -29,9 +30,11 @@ pub struct RecordArgs {
     /// Write the file once this many connections have closed (default: on Ctrl-C/SIGTERM only).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     connections: Option<u64>,
-    /// How messages are framed (e.g. length:u16be), stored in the file as given.
+    /// How messages are framed (a description: length:u16be, dns, lines, ...; see `stickler
+    /// framings`), stored in the file; dropped with a warning if the recorded turns are not
+    /// whole messages of it.
     #[arg(long, value_name = "SPEC")]
-    framing: Option<String>,
+    framing: Option<FrameSpec>,
     /// A name stored in the file.
     #[arg(long)]
     name: Option<String>,
@@ -97,7 +100,14 @@ async fn serve(args: RecordArgs) -> anyhow::Result<ExitCode> {
 
     let mut session = recording.session;
     session.name = args.name;
-    session.framing = args.framing;
+    if let Some(spec) = &args.framing {
+        session.framing = Some(spec.to_string());
+        // Nothing recorded is lost to a wrong description: the file is written without it.
+        if let Err(e) = session.validate() {
+            eprintln!("stickler record: warning: --framing {spec} left out of the file: {e}");
+            session.framing = None;
+        }
+    }
     session.save(&args.out)?;
     let turns: usize = session.connections.iter().map(|c| c.turns.len()).sum();
     eprintln!(

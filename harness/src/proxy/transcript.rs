@@ -31,7 +31,8 @@ use tokio_util::codec::Decoder;
 use super::record::PieceEvent;
 use super::toxic::Direction;
 use crate::codec::framed::HeaderKind;
-use crate::codec::{AnyItem, FormatConfig, Framing};
+use crate::codec::spec::{FramingChoice, SpecCodec};
+use crate::codec::{AnyItem, FormatConfig};
 
 /// One piece, and the frames it carries bytes of.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,13 +82,20 @@ where
 /// The transcript of `conn`/`dir` under a framing's own decoder for that direction
 /// ([`Framing::formats`], `framed` with its default header): replies (down) in the framing's
 /// reply format; requests (up) are unframed (one read = one message) except under `framed` and
-/// `upload`. Only items that complete a message end a frame.
+/// `upload`. Only items that complete a message end a frame. A description frames both
+/// directions, each frame a whole message.
 pub fn transcript_for(
     events: &[PieceEvent],
     conn: u64,
     dir: Direction,
-    framing: Framing,
+    framing: &FramingChoice,
 ) -> Result<Transcript, TranscriptError> {
+    let framing = match framing {
+        FramingChoice::Builtin(f) => *f,
+        FramingChoice::Spec(spec) => {
+            return transcript(events, conn, dir, SpecCodec::new(spec.clone()))
+        }
+    };
     let formats = framing.formats(HeaderKind::default());
     let format = match dir {
         Direction::Up => formats.request,

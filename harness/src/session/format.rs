@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use super::escape::decode_text;
 use super::mask::Mask;
+use crate::codec::decode_chunks;
+use crate::codec::spec::{FrameSpec, SpecCodec, SpecError};
 
 /// The format version this stickler writes.
 pub const VERSION: u64 = 1;
@@ -275,6 +277,34 @@ impl Session {
     /// Checks the rules JSON's shape cannot express: no empty turn, no two adjacent turns from
     /// the same side (one side's bytes before the other speaks are one turn, so a hand-written
     /// file must join them), and every mask inside an existing turn.
+    /// The framing, when given, must parse and every turn must be whole messages of it.
+    fn validate_framing(&self) -> Result<(), FormatError> {
+        let Some(text) = &self.framing else {
+            return Ok(());
+        };
+        let spec: FrameSpec = text
+            .parse()
+            .map_err(|e: SpecError| invalid("framing".into(), e.problem))?;
+        for (c, conn) in self.connections.iter().enumerate() {
+            for (t, turn) in conn.turns.iter().enumerate() {
+                let decoded = decode_chunks(&mut SpecCodec::new(spec.clone()), [&turn.bytes[..]]);
+                if let Some(e) = decoded.error {
+                    return Err(invalid(
+                        format!("connections[{c}].turns[{t}]"),
+                        format!(
+                            "({}, {} bytes) is not a whole number of {spec} messages after {} \
+                             of them ({e}): is the session's framing right?",
+                            turn.from,
+                            turn.bytes.len(),
+                            decoded.items.len()
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     pub fn validate(&self) -> Result<(), FormatError> {
         for (c, conn) in self.connections.iter().enumerate() {
             for (t, turn) in conn.turns.iter().enumerate() {
@@ -295,6 +325,7 @@ impl Session {
                 }
             }
         }
+        self.validate_framing()?;
         for (m, mask) in self.masks.iter().enumerate() {
             let field = format!("masks[{m}]");
             let Some(conn) = self.connections.get(mask.conn) else {
