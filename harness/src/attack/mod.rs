@@ -13,6 +13,8 @@
 //! - [`mutate`]: seeded mutants of valid requests, for a time budget.
 //! - [`sys`]: resident memory of a process (`--pid`) and the descriptor limit.
 //! - [`report`]: table, JSON and JUnit, like `stickler check`.
+//! - [`spec`]: the cases of a framing description (`length:u16be`, `dns`, `mqtt`, ...), built
+//!   from a recorded session whose first exchange is then the health probe.
 
 pub mod cases;
 pub mod mutate;
@@ -20,6 +22,7 @@ pub mod probe;
 pub mod report;
 pub mod run;
 pub mod script;
+pub mod spec;
 pub mod sys;
 pub mod wire;
 
@@ -32,6 +35,7 @@ pub use cases::{catalogue, Case};
 pub use probe::Outcome;
 pub use run::Reaction;
 pub use script::{End, Script};
+pub use spec::{SessionTarget, SpecCase};
 pub use wire::{Shape, Wire};
 
 use crate::codec::framed::HeaderKind;
@@ -75,6 +79,10 @@ pub struct AttackConfig {
     /// Growth of the watched process that breaks the target (default 64 MiB).
     pub max_growth: u64,
     pub seed: u64,
+    /// A framing description's target: its message and the session's first exchange, which
+    /// replaces the built-in probe (`framing` and the fields above it that shape requests are
+    /// then not used).
+    pub session: Option<SessionTarget>,
 }
 
 impl AttackConfig {
@@ -97,6 +105,15 @@ impl AttackConfig {
             pid: None,
             max_growth: DEFAULT_MAX_GROWTH,
             seed: 1,
+            session: None,
+        }
+    }
+
+    /// The framing as reports name it: the built-in framing, or the description.
+    pub fn framing_name(&self) -> String {
+        match &self.session {
+            Some(t) => t.spec.to_string(),
+            None => self.framing.name().to_string(),
         }
     }
 
@@ -138,7 +155,8 @@ impl CaseResult {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct AttackReport {
     pub target: SocketAddr,
-    pub framing: Framing,
+    /// The built-in framing's name, or the framing description.
+    pub framing: String,
     pub wire: Wire,
     pub seed: u64,
     pub results: Vec<CaseResult>,
@@ -158,22 +176,30 @@ pub enum AttackError {
     Glob(#[from] globset::Error),
     #[error("no case of the catalogue matches {globs:?} for the {wire:?} wire")]
     NoCase { globs: Vec<String>, wire: Wire },
+    #[error("no case for the framing description {spec} matches {globs:?} (see --list)")]
+    NoSpecCase { globs: Vec<String>, spec: String },
     #[error("the target at {addr} does not answer a valid request before the attack: {why}")]
     NotHealthy { addr: SocketAddr, why: String },
+    #[error("a framing description's cases need a session target (AttackConfig::session)")]
+    NoSession,
+}
+
+/// The glob set of `--cases` (`None` when there is none: everything matches).
+pub(crate) fn glob_set(globs: &[String]) -> Result<Option<globset::GlobSet>, AttackError> {
+    if globs.is_empty() {
+        return Ok(None);
+    }
+    let mut b = globset::GlobSetBuilder::new();
+    for g in globs {
+        b.add(globset::Glob::new(g)?);
+    }
+    Ok(Some(b.build()?))
 }
 
 /// The catalogue's cases that apply to the target and match `globs` (all when empty).
 pub fn select(config: &AttackConfig, globs: &[String]) -> Result<Vec<Case>, AttackError> {
     let wire = config.shape().wire;
-    let set = if globs.is_empty() {
-        None
-    } else {
-        let mut b = globset::GlobSetBuilder::new();
-        for g in globs {
-            b.add(globset::Glob::new(g)?);
-        }
-        Some(b.build()?)
-    };
+    let set = glob_set(globs)?;
     let cases: Vec<Case> = catalogue()
         .into_iter()
         .filter(|c| c.applies(wire))
@@ -203,21 +229,38 @@ pub async fn preflight(config: &AttackConfig) -> Result<(), AttackError> {
 pub async fn run_cases(
     config: &AttackConfig,
     cases: &[Case],
+    on_done: impl FnMut(&CaseResult),
+) -> AttackReport {
+    let shape = config.shape();
+    let scripts = cases.iter().map(|case| {
+        (
+            case.name.to_string(),
+            case.about.to_string(),
+            (case.build)(&shape),
+        )
+    });
+    run_scripts(config, shape.wire, scripts, on_done).await
+}
+
+/// Runs named scripts one after another (the one runner of the catalogue and of description
+/// cases); `on_done` sees each result as it comes.
+pub(crate) async fn run_scripts(
+    config: &AttackConfig,
+    wire: Wire,
+    scripts: impl Iterator<Item = (String, String, Script)>,
     mut on_done: impl FnMut(&CaseResult),
 ) -> AttackReport {
     let start = Instant::now();
-    let shape = config.shape();
-    let mut results = Vec::with_capacity(cases.len());
-    for case in cases {
-        let script = (case.build)(&shape);
-        let result = run::run_case(config, case.name, case.about, &script).await;
+    let mut results = Vec::new();
+    for (name, about, script) in scripts {
+        let result = run::run_case(config, &name, &about, &script).await;
         on_done(&result);
         results.push(result);
     }
     AttackReport {
         target: config.target,
-        framing: config.framing,
-        wire: shape.wire,
+        framing: config.framing_name(),
+        wire,
         seed: config.seed,
         results,
         elapsed_ms: start.elapsed().as_millis() as u64,

@@ -1,5 +1,6 @@
 //! The health probe: a fresh [`Client`] sends one valid request and must get the service's
-//! correct reply in time. Its failure names how the target broke.
+//! correct reply in time (for a framing description: the session's first exchange, see
+//! [`super::spec`]). Its failure names how the target broke.
 
 use std::time::{Duration, Instant};
 
@@ -83,6 +84,9 @@ fn classify(e: ClientError) -> ProbeFail {
 
 /// One probe with `timeout` per step; the reply time on success.
 pub async fn probe_once(config: &AttackConfig, timeout: Duration) -> Result<Duration, ProbeFail> {
+    if let Some(target) = &config.session {
+        return super::spec::probe_once(config.target, target, timeout).await;
+    }
     let start = Instant::now();
     let mut client_config = ClientConfig::new(config.framing)
         .header_kind(config.header_kind)

@@ -122,7 +122,6 @@ pub fn junit(report: &AttackReport) -> String {
 mod tests {
     use super::*;
     use crate::attack::{Outcome, Reaction, Wire};
-    use crate::codec::Framing;
 
     fn result(name: &str, outcome: Outcome, detail: &str) -> CaseResult {
         CaseResult {
@@ -143,7 +142,7 @@ mod tests {
     fn report() -> AttackReport {
         AttackReport {
             target: "127.0.0.1:9".parse().unwrap(),
-            framing: Framing::Framed,
+            framing: "framed".into(),
             wire: Wire::Len,
             seed: 5,
             results: vec![
