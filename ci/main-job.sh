@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The README's first command, as a newcomer runs it: the main job must pass (the measured matrix
-# equals fixtures/expected/builtin.txt, see docs/verdicts.md) and write the report.
+# equals harness/expected/builtin.txt, see docs/verdicts.md) and write the report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rm -rf report

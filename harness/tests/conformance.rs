@@ -1,5 +1,5 @@
 //! The conformance matrix measured on live sockets in `cargo test`: the built-in servers must
-//! give exactly the verdict table fixtures/expected/builtin.txt (docs/verdicts.md), every
+//! give exactly the verdict table harness/expected/builtin.txt (docs/verdicts.md), every
 //! committed minimised case must still reproduce, and the Python peers get the verdicts they
 //! deserve as external servers and clients.
 
@@ -59,7 +59,7 @@ fn table_of(lines: &str) -> ExpectTable {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn builtin_servers_measure_exactly_the_protocols_table() {
     let _serial = SERIAL.lock().await;
-    let text = std::fs::read_to_string(repo().join("fixtures/expected/builtin.txt")).unwrap();
+    let text = std::fs::read_to_string(repo().join("harness/expected/builtin.txt")).unwrap();
     let table = table_of(&text);
     let all = cases(&Framing::ALL);
     assert_eq!(

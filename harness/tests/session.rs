@@ -276,10 +276,10 @@ fn the_documented_example_loads() {
         .expect("docs/sessions.md has a JSON example");
     let s = Session::from_json(example).unwrap();
     let c = &s.connections[0];
-    assert_eq!(c.turns[0].bytes, b"HELLO 12:00:00\r\n");
+    assert_eq!(c.turns[0].bytes, b"\x00\x0eHELLO 12:00:00");
     assert_eq!(c.turns[1].bytes, b"\x00\x04PING");
     assert_eq!(c.turns[2].bytes, b"\x00\x04PONG");
-    assert_eq!(s.masks[0].range(), 6..14);
-    assert_eq!(&c.turns[0].bytes[6..14], b"12:00:00");
+    assert_eq!(s.masks[0].range(), 8..16);
+    assert_eq!(&c.turns[0].bytes[8..16], b"12:00:00");
     assert!(s.connections[1].incomplete.is_some());
 }

@@ -1,4 +1,4 @@
-//! The UDP matrix measured on loopback equals fixtures/expected/udp.txt (docs/verdicts.md), and no
+//! The UDP matrix measured on loopback equals harness/expected/udp.txt (docs/verdicts.md), and no
 //! datagram ever broke a message boundary.
 
 use std::time::Duration;
@@ -7,7 +7,7 @@ use stickler::udp::expect::UdpExpectTable;
 use stickler::udp::harness::{run_udp_matrix, UdpMatrixConfig};
 use stickler::udp::report;
 
-const EXPECTED: &str = include_str!("../../fixtures/expected/udp.txt");
+const EXPECTED: &str = include_str!("../expected/udp.txt");
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn udp_matrix_matches_the_expected_table() {
@@ -25,7 +25,7 @@ async fn udp_matrix_matches_the_expected_table() {
     let diffs = table.compare(&measured.outcomes());
     assert!(
         diffs.is_empty(),
-        "the measured UDP matrix differs from fixtures/expected/udp.txt:\n{}\n{}",
+        "the measured UDP matrix differs from harness/expected/udp.txt:\n{}\n{}",
         diffs.join("\n"),
         report::table(&measured, false)
     );

@@ -102,7 +102,7 @@ pub struct AttackArgs {
     /// How long the health probe may take, retries included.
     #[arg(long, value_parser = duration, default_value = "5s")]
     probe_timeout: Duration,
-    /// Slowloris speed: one byte per this.
+    /// Slowloris speed: one byte per this (and the pause of a description's `header-pause`).
     #[arg(long, value_parser = duration, default_value = "1s")]
     slow_interval: Duration,
     /// Connections of `idle-connections` (clamped to the open-file limit).
@@ -149,7 +149,11 @@ enum Plan {
 /// Resolves --framing and --session (and the session's `framing`) into what to attack.
 fn plan(args: &AttackArgs) -> anyhow::Result<Plan> {
     let session = match &args.session {
-        Some(path) => Some((Session::load(path)?, path.clone())),
+        // The error names the file and the problem once (its source is in its message).
+        Some(path) => Some((
+            Session::load(path).map_err(|e| anyhow::anyhow!("{e}"))?,
+            path.clone(),
+        )),
         None => None,
     };
     Ok(match (&args.framing, session) {
@@ -160,9 +164,9 @@ fn plan(args: &AttackArgs) -> anyhow::Result<Plan> {
              (e.g. --framing length:u16be)"
         ),
         (Some(FramingChoice::Spec(spec)), None) => bail!(
-            "--framing {spec} is a framing description: add --session FILE, a recorded session \
-             of this server (`stickler record`, docs/sessions.md); its first exchange is the \
-             valid request the attack is built from and the health probe"
+            "--framing gives a framing description ({spec}): add --session FILE, a recorded \
+             session of this server (`stickler record`, docs/sessions.md); its first exchange \
+             is the valid request the attack is built from and the health probe"
         ),
         (Some(FramingChoice::Spec(spec)), Some((session, path))) => {
             match session

@@ -23,7 +23,7 @@ use stickler::peer::pool::Pool;
 use stickler::service::Service;
 
 /// The expected verdicts of the built-in servers, every cell (docs/verdicts.md#expected-tables).
-pub const BUILTIN_EXPECTED: &str = include_str!("../../../fixtures/expected/builtin.txt");
+pub const BUILTIN_EXPECTED: &str = include_str!("../../expected/builtin.txt");
 
 /// Default of `--timeout-ms`.
 pub const DEFAULT_TIMEOUT_MS: u64 = 3000;
@@ -92,7 +92,7 @@ pub struct CheckArgs {
     /// Compare the measured pass/fail matrix with an expected table (`CASE pass|fail` lines).
     #[arg(long, value_name = "FILE")]
     pub expect: Option<PathBuf>,
-    /// Compare with the built-in servers' expected table (fixtures/expected/builtin.txt).
+    /// Compare with the built-in servers' expected table (harness/expected/builtin.txt).
     #[arg(long, conflicts_with = "expect")]
     pub expect_builtin: bool,
     /// Write the measured pass/fail matrix as an expected table.
@@ -354,8 +354,8 @@ fn link_committed_cases(report: &mut MatrixReport) {
 }
 
 /// The main job: the built-in servers' matrix (one connection per case) compared with
-/// fixtures/expected/builtin.txt, failing cells linked to their committed minimised repros, the
-/// UDP matrix compared with fixtures/expected/udp.txt, the latency sweep, and the report in
+/// harness/expected/builtin.txt, failing cells linked to their committed minimised repros, the
+/// UDP matrix compared with harness/expected/udp.txt, the latency sweep, and the report in
 /// `report/` (docs/verdicts.md#expected-tables).
 pub fn main_job() -> anyhow::Result<ExitCode> {
     let args = CheckArgs {
@@ -399,6 +399,6 @@ pub fn main_job() -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::from(1));
     }
-    println!("the measured UDP matrix matches the expected table (fixtures/expected/udp.txt)");
+    println!("the measured UDP matrix matches the expected table (harness/expected/udp.txt)");
     Ok(code)
 }

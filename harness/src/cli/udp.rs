@@ -22,7 +22,7 @@ use stickler::udp::toxic::{UdpToxic, UDP_SYNTAX_HELP};
 use stickler::udp::UdpService;
 
 /// The expected UDP verdicts, every cell (format: docs/verdicts.md#expected-tables).
-pub const UDP_EXPECTED: &str = include_str!("../../../fixtures/expected/udp.txt");
+pub const UDP_EXPECTED: &str = include_str!("../../expected/udp.txt");
 
 #[derive(Debug, Args)]
 #[command(after_help = UDP_SYNTAX_HELP)]
@@ -171,7 +171,7 @@ pub fn client(
     after_help = "Cells are SERVICE/PROFILE/WORKLOAD, e.g. echo/drop/burst; services \
     echo, upper, cmd, time; profiles none, drop, duplicate, reorder, delay, truncate, combined; \
     workloads small, large, burst. The measured verdict sets are compared with \
-    fixtures/expected/udp.txt (built in).\n\
+    harness/expected/udp.txt (built in).\n\
     Exit status: 0 the matrix matched, 1 it did not (or a message boundary broke), 2 usage or \
     setup error."
 )]

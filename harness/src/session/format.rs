@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use super::escape::decode_text;
 use super::mask::Mask;
-use crate::codec::decode_chunks;
 use crate::codec::spec::{FrameSpec, SpecCodec, SpecError};
+use crate::codec::{decode_chunks, CodecError};
 
 /// The format version this stickler writes.
 pub const VERSION: u64 = 1;
@@ -288,6 +288,12 @@ impl Session {
         for (c, conn) in self.connections.iter().enumerate() {
             for (t, turn) in conn.turns.iter().enumerate() {
                 let decoded = decode_chunks(&mut SpecCodec::new(spec.clone()), [&turn.bytes[..]]);
+                // A connection still open when recording stopped may end inside a message.
+                let cut_short = conn.incomplete.is_some() && t + 1 == conn.turns.len();
+                let truncated = matches!(decoded.error, Some(CodecError::Truncated { .. }));
+                if cut_short && truncated {
+                    continue;
+                }
                 if let Some(e) = decoded.error {
                     return Err(invalid(
                         format!("connections[{c}].turns[{t}]"),
@@ -488,12 +494,12 @@ mod tests {
   "stickler_session": 1,
   "name": "ping",
   "notes": "written by hand",
-  "framing": "length:u16be",
+  "framing": "delimiter:\\0",
   "masks": [{"conn": 0, "turn": 1, "start": 0, "end": 2, "reason": "user"}],
   "connections": [
     {"turns": [
       {"from": "client", "text": "PING\\r\\n\\x00"},
-      {"from": "server", "base64": "UE9ORw0K"}
+      {"from": "server", "base64": "UE9ORw0KAA=="}
     ]},
     {"incomplete": "still open when recording stopped", "turns": []}
   ]
@@ -503,15 +509,28 @@ mod tests {
     fn reads_a_hand_written_file() {
         let s = Session::from_json(HAND).unwrap();
         assert_eq!(s.name.as_deref(), Some("ping"));
-        assert_eq!(s.framing.as_deref(), Some("length:u16be"));
+        assert_eq!(s.framing.as_deref(), Some("delimiter:\\0"));
         assert_eq!(s.connections.len(), 2);
         let turns = &s.connections[0].turns;
         assert_eq!(turns[0].from, Side::Client);
         assert_eq!(turns[0].bytes, b"PING\r\n\0");
         assert_eq!(turns[1].from, Side::Server);
-        assert_eq!(turns[1].bytes, b"PONG\r\n");
+        assert_eq!(turns[1].bytes, b"PONG\r\n\0");
         assert_eq!(s.masks[0].range(), 0..2);
         assert!(s.connections[1].incomplete.is_some());
+    }
+
+    #[test]
+    fn every_turn_must_be_whole_messages_of_the_framing() {
+        let wrong = HAND.replace(r#""delimiter:\\0""#, r#""length:u16be""#);
+        let e = err(&wrong);
+        assert!(
+            e.contains("connections[0].turns[0]")
+                && e.contains("not a whole number of length:u16be"),
+            "{e}"
+        );
+        let e = err(&HAND.replace(r#""delimiter:\\0""#, r#""length:u17""#));
+        assert!(e.contains("framing") && e.contains("u17"), "{e}");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Expected UDP verdicts: one line per cell, `SERVICE/PROFILE/WORKLOAD KINDS`, where KINDS is
 //! the set of datagram verdicts seen, in table order, joined by `+` (`ok+lost`), and `#` starts
 //! a comment. The measured matrix is compared with one like a snapshot
-//! (`fixtures/expected/udp.txt`).
+//! (`harness/expected/udp.txt`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write;

@@ -49,24 +49,12 @@ impl SpecCodec {
     /// the length field or varint, or what comes before the delimiter. A message that is not
     /// whole (shorter than its header) gives what it has.
     pub fn parts<'a>(&self, message: &'a [u8]) -> (&'a [u8], &'a [u8]) {
-        let header = match &self.spec {
-            FrameSpec::Length(h) => h.header_len(),
-            FrameSpec::Varint { offset, .. } => {
-                let rest = message.get(*offset..).unwrap_or_default();
-                let used = rest
-                    .iter()
-                    .take(VARINT_MAX_BYTES)
-                    .position(|b| b & 0x80 == 0)
-                    .map_or(rest.len().min(VARINT_MAX_BYTES), |i| i + 1);
-                offset + used
-            }
-            FrameSpec::Delimiter { delimiter, .. } => {
-                let body = message.strip_suffix(&delimiter[..]).unwrap_or(message);
-                return (&[], body);
-            }
-        };
+        if let FrameSpec::Delimiter { delimiter, .. } = &self.spec {
+            return (&[], message.strip_suffix(&delimiter[..]).unwrap_or(message));
+        }
+        let header = self.spec.header_len(message).min(message.len());
         let offset = self.spec.offset().min(message.len());
-        (&message[..offset], &message[header.min(message.len())..])
+        (&message[..offset], &message[header..])
     }
 
     /// The whole message length announced by the header at the start of `src`, `Ok(None)`

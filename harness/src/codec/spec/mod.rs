@@ -111,6 +111,25 @@ impl FrameSpec {
         }
     }
 
+    /// Bytes of `message` before its body: the offset and the length field, or the offset and
+    /// the varint's bytes (as many as the message has, at most [`VARINT_MAX_BYTES`]); 0 for a
+    /// delimiter (whose body comes first).
+    pub fn header_len(&self, message: &[u8]) -> usize {
+        match self {
+            FrameSpec::Length(h) => h.header_len(),
+            FrameSpec::Varint { offset, .. } => {
+                let rest = message.get(*offset..).unwrap_or_default();
+                let used = rest
+                    .iter()
+                    .take(VARINT_MAX_BYTES)
+                    .position(|b| b & 0x80 == 0)
+                    .map_or(rest.len().min(VARINT_MAX_BYTES), |i| i + 1);
+                offset + used
+            }
+            FrameSpec::Delimiter { .. } => 0,
+        }
+    }
+
     /// A length description with offset 0, adjust 0 and the default max.
     pub const fn length(ty: LengthType) -> FrameSpec {
         FrameSpec::Length(LengthHeader {
