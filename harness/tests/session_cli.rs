@@ -235,3 +235,45 @@ fn a_session_framing_cuts_each_message_and_a_wrong_one_is_refused() {
             "is not a whole number of length:u16be",
         ));
 }
+
+#[test]
+fn a_failing_client_cell_is_minimised_into_a_case_that_replay_reproduces() {
+    let dir = tempfile::tempdir().unwrap();
+    let session = dir.path().join("echo.json");
+    write_session(&session, false);
+    let cases = dir.path().join("cases");
+    let client = format!(
+        "python3 {} {{addr}} 'echo hi 0' 'echo hi 1' 'echo hi 2'",
+        common::peers_dir().join("struct_client_recv4.py").display()
+    );
+    let out = Command::cargo_bin("stickler")
+        .unwrap()
+        .arg("check")
+        .arg("--session")
+        .arg(&session)
+        .args([
+            "--client",
+            &client,
+            "--profiles",
+            "none,cut-down",
+            "--quiet",
+        ])
+        .arg("--cases-dir")
+        .arg(&cases)
+        .timeout(std::time::Duration::from_secs(120))
+        .assert()
+        .code(1);
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    let case = cases.join("client_cut-down.json");
+    assert!(case.exists(), "{stdout}");
+    assert!(stdout.contains("stickler replay"), "{stdout}");
+    // The recv(4) client crashes on a reply header cut in two; the case brings it back.
+    Command::cargo_bin("stickler")
+        .unwrap()
+        .arg("replay")
+        .arg(&case)
+        .timeout(std::time::Duration::from_secs(120))
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("reproduced: crashed"));
+}

@@ -8,9 +8,12 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 
+use stickler::check::engine::Judged;
 use stickler::check::minimise::{replay_once, CaseFile};
 use stickler::check::run::RunConfig;
 use stickler::check::session::case::{replay_case, SessionCase};
+use stickler::check::session::client_case::{replay_client_case, ClientCase};
+use stickler::check::verdict::Verdict;
 use stickler::peer::pool::Pool;
 use stickler::service::Service;
 
@@ -20,7 +23,7 @@ use stickler::service::Service;
 )]
 pub struct ReplayArgs {
     /// A case file written by `stickler check --cases-dir DIR` (a built-in case, or a session
-    /// case of `check --session … --target`).
+    /// case of `check --session … --target` or `--client`).
     pub file: PathBuf,
     /// Replay against the server at ADDR instead of the one the case failed against (a
     /// built-in server, the case's target, or for a session case the recorded server).
@@ -35,8 +38,10 @@ pub struct ReplayArgs {
 }
 
 pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
-    if is_session_case(&args.file)? {
-        return replay_session(&args);
+    match case_kind(&args.file)? {
+        Kind::Session => return replay_session(&args),
+        Kind::Client => return replay_client(&args),
+        Kind::Builtin => {}
     }
     let file = CaseFile::load(&args.file).map_err(anyhow::Error::msg)?;
     let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
@@ -88,9 +93,19 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Whether the file is a session case (rather than a built-in one); refuses a file too large
-/// for any case by its size before reading.
-fn is_session_case(path: &std::path::Path) -> anyhow::Result<bool> {
+/// What a case file replays.
+enum Kind {
+    /// A built-in workload against a server.
+    Builtin,
+    /// A session connection against a server.
+    Session,
+    /// A client against the recorded server.
+    Client,
+}
+
+/// Which kind of case the file is; refuses a file too large for any case by its size before
+/// reading.
+fn case_kind(path: &std::path::Path) -> anyhow::Result<Kind> {
     const LIMIT: u64 = 64 << 20;
     let size = std::fs::metadata(path)
         .with_context(|| format!("cannot read {}", path.display()))?
@@ -103,7 +118,33 @@ fn is_session_case(path: &std::path::Path) -> anyhow::Result<bool> {
     }
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(SessionCase::is_one(&text))
+    Ok(if SessionCase::is_one(&text) {
+        Kind::Session
+    } else if ClientCase::is_one(&text) {
+        Kind::Client
+    } else {
+        Kind::Builtin
+    })
+}
+
+/// A minimised client cell: the client run again against the recorded server.
+fn replay_client(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
+    if args.target.is_some() {
+        anyhow::bail!("--target does not apply to a client case: stickler plays the server");
+    }
+    let (case, session) = ClientCase::load(&args.file).map_err(anyhow::Error::msg)?;
+    let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let judged = rt
+        .block_on(replay_client_case(&case, &session))
+        .with_context(|| format!("cannot replay {}", args.file.display()))?;
+    println!(
+        "client `{}` with {} under {}: {}",
+        shell_words::join(&case.client),
+        case.source,
+        case.profile,
+        case.describe()
+    );
+    Ok(reproduced(&judged, case.verdict))
 }
 
 /// A minimised session cell, played again against its server (or --target).
@@ -125,20 +166,24 @@ fn replay_session(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
     for (i, v) in judged.verdicts.iter().enumerate() {
         println!("  server turn {i}: {v}");
     }
+    Ok(reproduced(&judged, case.verdict))
+}
+
+/// Says whether the replay brought `want` back first: exit 0 if so, 1 if not.
+fn reproduced(judged: &Judged<String>, want: Verdict) -> ExitCode {
     match &judged.first {
-        Some((_, v, detail)) if *v == case.verdict => {
+        Some((_, v, detail)) if *v == want => {
             println!("reproduced: {v}: {detail}");
-            Ok(ExitCode::SUCCESS)
+            ExitCode::SUCCESS
         }
         first => {
             println!(
-                "not reproduced: expected {}, got {}",
-                case.verdict,
+                "not reproduced: expected {want}, got {}",
                 first
                     .as_ref()
                     .map_or("all ok".to_string(), |(_, v, d)| format!("{v}: {d}"))
             );
-            Ok(ExitCode::from(1))
+            ExitCode::from(1)
         }
     }
 }

@@ -162,7 +162,7 @@ fn up_to(conv: &Connection, turn: usize) -> Connection {
     }
 }
 
-fn as_json(session: &Session) -> serde_json::Value {
+pub(super) fn as_json(session: &Session) -> serde_json::Value {
     serde_json::from_str(&session.to_json()).unwrap_or_default()
 }
 

@@ -16,6 +16,7 @@ use super::super::engine::{Cell, Judged, Player};
 use super::super::external::{run_process, ClientRun, ExternalClient};
 use super::super::verdict::Verdict;
 use super::cell::CellPlan;
+use super::client_case::{self, FailedClient};
 use super::play::{self, Played, Want};
 use super::{
     difference, lens, turn_index, widen_to_tokens, SessionConfig, SessionReport, SetupError,
@@ -24,8 +25,8 @@ use crate::session::masks::{derive_masks, differing_ranges, ranges_for};
 use crate::session::{Connection, Mask, Side, Turn};
 
 /// The recorded server, answering every connection it accepts with the next conversation.
-struct RecordedServer {
-    addr: SocketAddr,
+pub(super) struct RecordedServer {
+    pub(super) addr: SocketAddr,
     /// What each accepted connection of the current run received from the client.
     played: Arc<Mutex<Vec<Played>>>,
     /// Connections still being played.
@@ -34,7 +35,10 @@ struct RecordedServer {
 }
 
 impl RecordedServer {
-    async fn start(session: Arc<Vec<Connection>>, idle: Duration) -> std::io::Result<Self> {
+    pub(super) async fn start(
+        session: Arc<Vec<Connection>>,
+        idle: Duration,
+    ) -> std::io::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let played: Arc<Mutex<Vec<Played>>> = Arc::default();
@@ -100,7 +104,7 @@ impl Drop for RecordedServer {
 }
 
 /// What a client did on its clean runs, and what may differ between them.
-struct ClientReference {
+pub(super) struct ClientReference {
     stdout: Vec<u8>,
     stdout_masks: Vec<std::ops::Range<usize>>,
     success: bool,
@@ -129,7 +133,7 @@ async fn run_client(
         .map_err(|e| SetupError::Client(e.to_string()))
 }
 
-async fn reference(
+pub(super) async fn reference(
     client: &ExternalClient,
     server: &RecordedServer,
     session: &[Connection],
@@ -269,12 +273,12 @@ fn judge(
 
 /// The client under test as the player: run once per played connection, its connections
 /// answered by the recorded server through the cell's proxy.
-struct ClientPlayer<'a> {
-    client: &'a ExternalClient,
-    server: &'a RecordedServer,
-    session: &'a [Connection],
-    reference: &'a ClientReference,
-    idle: Duration,
+pub(super) struct ClientPlayer<'a> {
+    pub client: &'a ExternalClient,
+    pub server: &'a RecordedServer,
+    pub session: &'a [Connection],
+    pub reference: &'a ClientReference,
+    pub idle: Duration,
 }
 
 impl Player for ClientPlayer<'_> {
@@ -322,12 +326,32 @@ pub async fn check_client(
     };
     for profile in &cfg.profiles {
         let plan = CellPlan::new(0, conv, &down, profile, cfg)?;
-        let (mut cell, _events) = plan
+        let (mut cell, events) = plan
             .measure(server.addr, 0, profile, &mut player, &|| {})
             .await?;
         if let Some(f) = cell.failure.as_mut() {
             let subject = shell_words::join(["--client", &shell_words::join(&client.words)]);
             f.repro_command = Some(super::repro_check(cfg, &subject, profile));
+            if let Some(to) = &cfg.minimise {
+                let failed = FailedClient {
+                    client,
+                    server: &server,
+                    session,
+                    masks,
+                    reference: &reference,
+                    cfg,
+                    profile: profile.name(),
+                    seed: cell.seed,
+                };
+                let file = client_case::minimise(&failed, f, &events, to.budget).await;
+                let path = file.save(&to.dir)?;
+                f.repro_command = Some(shell_words::join([
+                    "stickler",
+                    "replay",
+                    &path.display().to_string(),
+                ]));
+                f.case_file = Some(path.display().to_string());
+            }
         }
         cells.push(cell);
         bar.inc(1);

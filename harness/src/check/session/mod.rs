@@ -14,6 +14,7 @@
 pub mod case;
 mod cell;
 pub mod client;
+pub mod client_case;
 pub mod cut;
 pub mod play;
 pub mod report;
