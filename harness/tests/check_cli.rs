@@ -72,12 +72,18 @@ fn a_failing_case_exits_1_names_the_failure_and_writes_a_replayable_case() {
         stdout.contains("FAIL") && stdout.contains("short"),
         "{stdout}"
     );
+    // Under the table, the first failure and the command that plays its minimised case.
+    let case = dir.path().join("naive_split-down_small.json");
+    assert!(
+        stdout.contains("FAIL naive/split-down/small: connection ")
+            && stdout.contains(&format!("repro: stickler replay {}", case.display())),
+        "{stdout}"
+    );
     let x = std::fs::read_to_string(&junit).unwrap();
     assert!(
         x.contains("<failure") && x.contains("stickler replay"),
         "{x}"
     );
-    let case = dir.path().join("naive_split-down_small.json");
     stickler()
         .arg("replay")
         .arg(&case)
@@ -152,4 +158,21 @@ fn usage_errors_exit_2_with_a_message() {
         .args(["replay", "/nonexistent/case.json"])
         .assert()
         .code(2);
+}
+
+#[test]
+fn a_target_that_is_not_there_is_a_setup_error() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    stickler()
+        .args(["check", "--quiet", "--framing", "struct", "--target"])
+        .arg(closed.to_string())
+        .timeout(std::time::Duration::from_secs(60))
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains(format!(
+            "cannot connect to the target {closed}"
+        )));
 }

@@ -287,3 +287,20 @@ pub fn section(report: &MatrixReport) -> Section {
         html,
     }
 }
+
+/// One line per failing case, for the console: what happened first and how to reproduce it.
+pub fn failure_lines(report: &MatrixReport) -> Vec<String> {
+    report
+        .cells
+        .iter()
+        .filter_map(|c| {
+            let f = c.failure.as_ref()?;
+            Some(format!(
+                "FAIL {}: {}\n     repro: {}",
+                c.case,
+                f.describe(),
+                f.repro_command
+            ))
+        })
+        .collect()
+}

@@ -112,6 +112,17 @@ pub struct CheckArgs {
     pub quiet: bool,
 }
 
+/// A setup error (exit 2) unless a connection to `target` opens within 3 s: every case
+/// against a server that is not there would only say `reset`.
+async fn reachable(target: SocketAddr) -> anyhow::Result<()> {
+    let wait = Duration::from_secs(3);
+    match tokio::time::timeout(wait, tokio::net::TcpStream::connect(target)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => bail!("cannot connect to the target {target}: {e}; is the server running?"),
+        Err(_) => bail!("cannot connect to the target {target}: no answer within {wait:?}"),
+    }
+}
+
 /// The values of `--framing`: built-in names (a value may list several, comma-separated) or
 /// descriptions (whose own commas separate options).
 pub fn framing_choices(values: &[String]) -> anyhow::Result<Vec<FramingChoice>> {
@@ -176,6 +187,7 @@ pub async fn measure(args: &CheckArgs) -> anyhow::Result<(MatrixReport, Option<E
                 Framing::Framed
             }
         };
+        reachable(target).await?;
         let all = select(cases(&[framing]), &args.cases).context("bad --cases glob")?;
         let all: Vec<_> = all
             .into_iter()
@@ -274,6 +286,12 @@ pub fn conclude(
     extra: Vec<stickler::present::Section>,
 ) -> anyhow::Result<ExitCode> {
     println!("{}", report::table(report, std::io::stdout().is_terminal()));
+    // With an expected table the failures are the point; what differs from it is listed below.
+    if expect.is_none() {
+        for line in report::failure_lines(report) {
+            println!("{line}");
+        }
+    }
     let failed = report.cells.iter().filter(|c| !c.counts.passed()).count();
     println!(
         "{} cases, {} passed, {} failed, in {:.1} s (seed {})",
