@@ -112,8 +112,37 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("stickler: error: {e:#}");
+            eprintln!("stickler: error: {}", describe(&e));
             ExitCode::from(2)
         }
+    }
+}
+
+/// The error and its causes, each said once: a cause whose text a message before it already
+/// carries is left out.
+fn describe(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_cause_is_said_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let e = anyhow::Error::new(io).context("cannot connect to 127.0.0.1:9: refused");
+        assert_eq!(super::describe(&e), "cannot connect to 127.0.0.1:9: refused");
+        let e = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(super::describe(&e), "outer: inner");
     }
 }
