@@ -15,6 +15,11 @@
 //!    session engine, [`check::session`]), [`attack`] (the bad-input catalogue), [`latency`]
 //!    (what safety costs in time) and [`udp`] (datagrams: loss, not sticky packets).
 //!
+//! In your own `cargo test`: [`proxy::ChaosProxy`] (a chaos proxy in front of your server),
+//! [`check::session::api::SessionCheck`] (the session check as a function, sessions written in
+//! code with [`session::Session::builder`]) and, with the cargo feature `proptest`,
+//! `strategies` (proptest strategies for chunkings and toxic lists).
+//!
 //! The `stickler` command line sits on top. What goes on the wire, the chaos profiles and the
 //! verdicts are described in `docs/` of the repository.
 
@@ -37,3 +42,8 @@ pub mod attack;
 pub mod check;
 pub mod latency;
 pub mod udp;
+
+pub use proxy::stream::ChaosStream;
+
+#[cfg(feature = "proptest")]
+pub mod strategies;

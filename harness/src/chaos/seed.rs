@@ -1,6 +1,6 @@
 //! The one derivation of every random stream from a run seed.
 //!
-//! A run seed fans out two ways, both through [`derive`]:
+//! A run seed fans out two ways, both through [`derive()`]:
 //! - a named stream — a conformance case (`ready/split-down/large`) or a UDP matrix cell — gets
 //!   its own seed, the run seed mixed with the name (FNV-1a);
 //! - lane `k` of connection (or UDP client) `i` draws from ChaCha20 keyed by the seed, stream

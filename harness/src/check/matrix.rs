@@ -207,7 +207,7 @@ pub fn select(cases: Vec<CaseId>, globs: &[String]) -> Result<Vec<CaseId>, globs
 
 impl CaseId {
     /// The case's own seed: the run seed mixed with the case ID
-    /// ([`Stream::Named`](crate::chaos::seed::Stream::Named)), so each case replays alone exactly
+    /// ([`crate::chaos::seed::Stream::Named`]), so each case replays alone exactly
     /// as it ran in the matrix.
     pub fn seed(&self, run_seed: u64) -> u64 {
         derive(run_seed, Stream::Named(&self.to_string())).seed

@@ -141,7 +141,10 @@ mod tests {
     fn a_cause_is_said_once() {
         let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
         let e = anyhow::Error::new(io).context("cannot connect to 127.0.0.1:9: refused");
-        assert_eq!(super::describe(&e), "cannot connect to 127.0.0.1:9: refused");
+        assert_eq!(
+            super::describe(&e),
+            "cannot connect to 127.0.0.1:9: refused"
+        );
         let e = anyhow::anyhow!("inner").context("outer");
         assert_eq!(super::describe(&e), "outer: inner");
     }

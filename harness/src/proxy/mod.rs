@@ -29,11 +29,13 @@
 pub mod api;
 pub mod api_model;
 pub mod bench;
+pub mod builder;
 mod conn;
 pub mod fastpath;
 pub mod pipeline;
 pub mod record;
 mod shared;
+pub mod stream;
 pub mod toxic;
 pub mod transcript;
 
@@ -48,8 +50,10 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+pub use builder::{ChaosProxy, ChaosProxyBuilder, ChaosProxyError};
 pub use fastpath::Mode as FastMode;
 pub use record::{PieceEvent, PieceSchedule, RecordSink};
+pub use stream::{ChaosStream, ChaosStreamBuilder};
 pub use toxic::{ToxicError, ToxicKind, ToxicSpec};
 
 use crate::chaos::Direction;

@@ -19,7 +19,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::fastpath::{self, Pipe, Stop};
-use super::record::PieceEvent;
+use super::record::{PieceEvent, RecordSink, SchedPiece};
 use super::shared::Conn;
 use super::toxic::replay::{Replay, DEFAULT_HOLD_MAX};
 use super::toxic::{Piece, Teardown, Toxic, ToxicOutput, ToxicSpec};
@@ -131,12 +131,12 @@ impl Pipeline {
     }
 }
 
-/// State of one direction.
-struct Dir<'a> {
-    conn: &'a Conn,
+/// One direction's chaos, whatever carries the bytes: the toxicity rolls, the replay stage, the
+/// pipeline, and the queue of pieces waiting for their time. The proxy's pump (below) and the
+/// in-process [`ChaosStream`](super::stream::ChaosStream) each drive one per direction, so both
+/// run the same toxics the same way.
+pub(crate) struct Lane {
     dir: Direction,
-    src: &'a TcpStream,
-    dst: &'a TcpStream,
     rng: ChaCha20Rng,
     /// Toxicity draws, on their own stream so that they never shift the piece draws.
     roll_rng: ChaCha20Rng,
@@ -149,10 +149,40 @@ struct Dir<'a> {
     last_write: Option<Instant>,
 }
 
-impl Dir<'_> {
+impl std::fmt::Debug for Lane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lane")
+            .field("dir", &self.dir)
+            .field("pipeline", &self.pipeline)
+            .field("replay", &self.replay.is_some())
+            .field("queued", &self.queued)
+            .field("offset", &self.offset)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Lane {
+    /// Direction `dir` of connection `conn` of a run seeded `seed` (piece draws on lane `dir`,
+    /// toxicity draws on lane `2 + dir`), replaying `replay` if given. No toxic until
+    /// [`Lane::rebuild`].
+    pub(crate) fn new(seed: u64, conn: u64, dir: Direction, replay: Option<&[SchedPiece]>) -> Lane {
+        Lane {
+            dir,
+            rng: lane_rng(seed, conn, dir as u64),
+            roll_rng: lane_rng(seed, conn, 2 + dir as u64),
+            rolls: HashMap::new(),
+            replay: replay.map(|p| Replay::new(p, DEFAULT_HOLD_MAX)),
+            pipeline: Pipeline::default(),
+            queue: VecDeque::new(),
+            queued: 0,
+            offset: 0,
+            last_write: None,
+        }
+    }
+
     /// Builds the pipeline from the current toxic list. A toxic of toxicity 0 leaves no trace:
     /// no stage, no draw.
-    fn rebuild(&mut self, specs: &[ToxicSpec], now: Instant) {
+    pub(crate) fn rebuild(&mut self, specs: &[ToxicSpec], now: Instant) {
         let replaying = self.replay.is_some();
         let mut stages: Vec<Box<dyn Toxic>> = Vec::new();
         for spec in specs.iter().filter(|s| s.side.applies_to(self.dir)) {
@@ -176,8 +206,9 @@ impl Dir<'_> {
         self.pipeline = Pipeline::new(stages);
     }
 
-    fn fast(&self) -> bool {
-        self.pipeline.is_empty() && self.replay.is_none() && self.conn.shared.record.is_none()
+    /// Whether bytes pass untouched: no toxic and no replay (the fast path, when not recording).
+    pub(crate) fn idle(&self) -> bool {
+        self.pipeline.is_empty() && self.replay.is_none()
     }
 
     fn take(&mut self, out: ToxicOutput) -> Option<Teardown> {
@@ -190,7 +221,14 @@ impl Dir<'_> {
         out.teardown
     }
 
-    fn through(&mut self, now: Instant, data: Option<Bytes>, flush: bool) -> Option<Teardown> {
+    /// Runs `data` (if any) through replay and the toxics, lets every toxic whose time came
+    /// release what it holds, and everything held too if `flush`; queues what comes out.
+    pub(crate) fn through(
+        &mut self,
+        now: Instant,
+        data: Option<Bytes>,
+        flush: bool,
+    ) -> Option<Teardown> {
         let mut out = ToxicOutput::default();
         let mut staged = Vec::new();
         if let Some(r) = self.replay.as_mut() {
@@ -231,7 +269,8 @@ impl Dir<'_> {
         self.take(out)
     }
 
-    fn deadline(&self) -> Option<Instant> {
+    /// When something is next due: the first queued piece, or a toxic's wake-up.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
         let q = self.queue.front().map(|p| self.due(p));
         let r = self.replay.as_ref().and_then(|r| r.deadline());
         [q, r, self.pipeline.deadline()].into_iter().flatten().min()
@@ -245,34 +284,93 @@ impl Dir<'_> {
         }
     }
 
+    /// The first queued piece, if its time has come by `now`; hand it to [`Lane::wrote`] once
+    /// it is written.
+    pub(crate) fn pop_due(&mut self, now: Instant) -> Option<Piece> {
+        let p = self.queue.front()?;
+        if self.due(p) > now {
+            return None;
+        }
+        self.queue.pop_front()
+    }
+
+    /// Whether no piece waits in the queue.
+    pub(crate) fn queue_is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    /// Whether there is room to read more (what is queued is under [`QUEUE_CAP`]).
+    pub(crate) fn has_room(&self) -> bool {
+        self.queued < QUEUE_CAP
+    }
+
+    /// How much one read may take now: the room left under [`QUEUE_CAP`], at most one read.
+    pub(crate) fn read_size(&self) -> usize {
+        QUEUE_CAP.saturating_sub(self.queued).clamp(1, READ_SIZE)
+    }
+
+    pub(crate) fn close_delay(&self) -> Duration {
+        self.pipeline.close_delay()
+    }
+
+    /// Accounts for piece `p` (from [`Lane::pop_due`]) written at `now`: frees its room,
+    /// records it to `sink` (connection `conn`, time since `start`), moves the offset on.
+    pub(crate) fn wrote(
+        &mut self,
+        p: &Piece,
+        now: Instant,
+        conn: u64,
+        start: Instant,
+        sink: Option<&RecordSink>,
+    ) {
+        self.queued -= p.data.len() + PIECE_OVERHEAD;
+        if let Some(sink) = sink {
+            sink.push(PieceEvent {
+                conn,
+                dir: self.dir,
+                offset: self.offset,
+                len: p.data.len(),
+                t_us: now.duration_since(start).as_micros() as u64,
+                gap_us: self
+                    .last_write
+                    .map_or(0, |l| now.duration_since(l).as_micros() as u64),
+                toxic: p.toxic.to_string(),
+                data: sink.with_bytes().then(|| hex(&p.data)),
+            });
+        }
+        self.offset += p.data.len() as u64;
+        self.last_write = Some(now);
+    }
+}
+
+/// State of one direction of a proxied connection.
+struct Dir<'a> {
+    conn: &'a Conn,
+    dir: Direction,
+    src: &'a TcpStream,
+    dst: &'a TcpStream,
+    lane: Lane,
+}
+
+impl Dir<'_> {
+    fn fast(&self) -> bool {
+        self.lane.idle() && self.conn.shared.record.is_none()
+    }
+
     /// Writes every queued piece whose time has come, one write each.
     async fn write_due(&mut self) -> io::Result<()> {
-        while let Some(p) = self.queue.front() {
-            if self.due(p) > Instant::now() {
-                break;
-            }
-            let p = self.queue.pop_front().expect("front exists");
+        while let Some(p) = self.lane.pop_due(Instant::now()) {
             fastpath::write_all(self.dst, &p.data).await?;
-            self.queued -= p.data.len() + PIECE_OVERHEAD;
             let now = Instant::now();
             let shared = &self.conn.shared;
             shared.bytes[self.dir as usize].fetch_add(p.data.len() as u64, Ordering::Relaxed);
-            if let Some(sink) = &shared.record {
-                sink.push(PieceEvent {
-                    conn: self.conn.index,
-                    dir: self.dir,
-                    offset: self.offset,
-                    len: p.data.len(),
-                    t_us: now.duration_since(shared.start).as_micros() as u64,
-                    gap_us: self
-                        .last_write
-                        .map_or(0, |l| now.duration_since(l).as_micros() as u64),
-                    toxic: p.toxic.to_string(),
-                    data: sink.with_bytes().then(|| hex(&p.data)),
-                });
-            }
-            self.offset += p.data.len() as u64;
-            self.last_write = Some(now);
+            self.lane.wrote(
+                &p,
+                now,
+                self.conn.index,
+                shared.start,
+                shared.record.as_ref(),
+            );
         }
         Ok(())
     }
@@ -291,19 +389,19 @@ impl Dir<'_> {
         loop {
             tokio::task::coop::consume_budget().await;
             self.write_due().await?;
-            if (eof || closing) && self.queue.is_empty() && self.deadline().is_none() {
+            if (eof || closing) && self.lane.queue_is_empty() && self.lane.deadline().is_none() {
                 if closing {
                     self.conn.close(Teardown::Close);
                     return Ok(Stop::Eof);
                 }
-                let delay = self.pipeline.close_delay();
+                let delay = self.lane.close_delay();
                 if !delay.is_zero() {
                     tokio::time::sleep(delay).await;
                 }
                 return Ok(Stop::Eof);
             }
-            let reading = !eof && !closing && self.queued < QUEUE_CAP;
-            let wake = self.deadline();
+            let reading = !eof && !closing && self.lane.has_room();
+            let wake = self.lane.deadline();
             let teardown = tokio::select! {
                 biased;
                 r = watch.changed(), if !eof && !closing => {
@@ -312,29 +410,29 @@ impl Dir<'_> {
                         // The proxy is gone; keep going with what we have.
                         std::future::pending::<()>().await;
                     }
-                    let v = self.through(now, None, true);
+                    let v = self.lane.through(now, None, true);
                     let specs = watch.borrow_and_update().clone();
-                    self.rebuild(&specs, now);
-                    if v.is_none() && self.fast() && self.queue.is_empty() {
+                    self.lane.rebuild(&specs, now);
+                    if v.is_none() && self.fast() && self.lane.queue_is_empty() {
                         return Ok(Stop::Interrupted);
                     }
                     v
                 }
                 r = self.src.readable(), if reading => {
                     r?;
-                    let room = (QUEUE_CAP - self.queued).clamp(1, READ_SIZE);
+                    let room = self.lane.read_size();
                     buf.clear();
                     match self.src.try_read_buf(&mut (&mut buf).limit(room)) {
                         Ok(0) => {
                             eof = true;
-                            self.through(Instant::now(), None, true)
+                            self.lane.through(Instant::now(), None, true)
                         }
-                        Ok(n) => self.through(Instant::now(), Some(Bytes::copy_from_slice(&buf[..n])), false),
+                        Ok(n) => self.lane.through(Instant::now(), Some(Bytes::copy_from_slice(&buf[..n])), false),
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
                         Err(e) => return Err(e),
                     }
                 }
-                _ = sleep_until_some(wake), if wake.is_some() => self.through(Instant::now(), None, false),
+                _ = sleep_until_some(wake), if wake.is_some() => self.lane.through(Instant::now(), None, false),
             };
             match teardown {
                 Some(Teardown::Reset) => {
@@ -365,25 +463,16 @@ pub(crate) async fn pump(
     let replay = shared
         .replay
         .as_ref()
-        .and_then(|s| s.pieces(conn.index, dir))
-        .map(|p| Replay::new(p, DEFAULT_HOLD_MAX));
+        .and_then(|s| s.pieces(conn.index, dir));
     let mut d = Dir {
         conn,
         dir,
         src,
         dst,
-        rng: lane_rng(shared.seed, conn.index, dir as u64),
-        roll_rng: lane_rng(shared.seed, conn.index, 2 + dir as u64),
-        rolls: HashMap::new(),
-        replay,
-        pipeline: Pipeline::default(),
-        queue: VecDeque::new(),
-        queued: 0,
-        offset: 0,
-        last_write: None,
+        lane: Lane::new(shared.seed, conn.index, dir, replay),
     };
     let specs = watch.borrow_and_update().clone();
-    d.rebuild(&specs, Instant::now());
+    d.lane.rebuild(&specs, Instant::now());
     let mut pipe: Option<Pipe> = None;
     loop {
         let stop = if d.fast() {
@@ -404,7 +493,7 @@ pub(crate) async fn pump(
             .await?;
             if stop == Stop::Interrupted {
                 let specs = watch.borrow_and_update().clone();
-                d.rebuild(&specs, Instant::now());
+                d.lane.rebuild(&specs, Instant::now());
             }
             stop
         } else {

@@ -80,7 +80,7 @@ where
 }
 
 /// The transcript of `conn`/`dir` under a framing's own decoder for that direction
-/// ([`Framing::formats`], `framed` with its default header): replies (down) in the framing's
+/// ([`Framing::formats`](crate::codec::Framing::formats), `framed` with its default header): replies (down) in the framing's
 /// reply format; requests (up) are unframed (one read = one message) except under `framed` and
 /// `upload`. Only items that complete a message end a frame. A description frames both
 /// directions, each frame a whole message.

@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-/// The reason given to masks derived by [`derive_masks`].
+/// The reason given to masks derived by [`derive_masks`](super::masks::derive_masks).
 pub const AUTO_REASON: &str = "auto: differs between two clean runs";
 /// The reason given to masks parsed from the command line.
 pub const USER_REASON: &str = "user";

@@ -3,6 +3,7 @@
 //!
 //! - [`format`](mod@format): the versioned JSON session file ([`Session`], [`Connection`], [`Turn`]), loaded
 //!   strictly with a size limit and saved atomically; the schema is in `docs/sessions.md`.
+//! - [`builder`]: a session written in code ([`Session::builder`], [`Session::from_turns`]).
 //! - [`escape`]: the `text` form of a turn's bytes (`\xNN` and friends).
 //! - [`masks`]: byte ranges that may differ between runs, derived from two clean runs or given
 //!   with `--mask`, and the comparison of expected against got bytes under them.
@@ -17,11 +18,13 @@
 //! assert_eq!(s.connections[0].turns[1].bytes, b"PONG\r\n");
 //! ```
 
+pub mod builder;
 pub mod escape;
 pub mod format;
 pub mod mask;
 pub mod masks;
 pub mod record;
 
+pub use builder::SessionBuilder;
 pub use format::{Connection, FormatError, Session, SessionError, Side, Turn};
 pub use masks::{compare, derive_masks, Comparison, Difference, Mask};

@@ -11,6 +11,7 @@
 //! - [`cut`]: the `cut-up`/`cut-down` profiles, every message cut once per connection.
 //! - [`case`]: a failing cell minimised into a case file that `stickler replay` plays again.
 
+pub mod api;
 pub mod case;
 mod cell;
 pub mod client;
