@@ -15,10 +15,20 @@
 //!    session engine, [`check::session`]), [`attack`] (the bad-input catalogue), [`latency`]
 //!    (what safety costs in time) and [`udp`] (datagrams: loss, not sticky packets).
 //!
-//! In your own `cargo test`: [`proxy::ChaosProxy`] (a chaos proxy in front of your server),
-//! [`check::session::api::SessionCheck`] (the session check as a function, sessions written in
-//! code with [`session::Session::builder`]) and, with the cargo feature `proptest`,
-//! `strategies` (proptest strategies for chunkings and toxic lists).
+//! # In your own `cargo test`
+//!
+//! Four types at the crate root are what a test of yours needs; the modules below are the
+//! harness's own layers (the `stickler` command line is built on them).
+//! - [`ChaosStream`]: the proxy's toxics around any `AsyncRead + AsyncWrite` (a `TcpStream`, a
+//!   `tokio::io::duplex` half), in-process, seeded, usable under `tokio_util::codec::Framed`.
+//! - [`ChaosProxy`]: a chaos proxy on 127.0.0.1:0 in front of your server; toxics added and
+//!   removed while traffic flows; what it cut, recorded.
+//! - [`SessionCheck`] and [`SessionVerdicts`]: a recorded (or [`Session::builder`]-written)
+//!   conversation replayed against your server under every chaos profile, verdicts as values.
+//! - With the cargo feature `proptest`, `strategies`: chunkings and toxic lists to draw.
+//!
+//! Runnable examples: `harness/examples/` of the repository (`cargo run -p stickler --example
+//! codec_under_chaos`, `server_through_proxy`, `session_check`).
 //!
 //! The `stickler` command line sits on top. What goes on the wire, the chaos profiles and the
 //! verdicts are described in `docs/` of the repository.
@@ -43,7 +53,12 @@ pub mod check;
 pub mod latency;
 pub mod udp;
 
+// The front door for a user's own tests: these four, and with the `proptest` feature
+// `strategies`.
+pub use check::session::api::{SessionCheck, SessionVerdicts};
+pub use proxy::builder::ChaosProxy;
 pub use proxy::stream::ChaosStream;
+pub use session::Session;
 
 #[cfg(feature = "proptest")]
 pub mod strategies;
