@@ -56,10 +56,27 @@ fn is_cmd(s: &Service) -> bool {
     *s == Service::Cmd
 }
 
+/// Largest case file read (of any kind).
+pub const MAX_CASE_FILE: u64 = 64 << 20;
+
+/// The text of a case file of any kind, refused by its size before reading when over
+/// [`MAX_CASE_FILE`]; errors name the file.
+pub fn read_case_file(path: &Path) -> Result<String, String> {
+    let size = std::fs::metadata(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+        .len();
+    if size > MAX_CASE_FILE {
+        return Err(format!(
+            "{}: {size} bytes, over the {MAX_CASE_FILE}-byte limit of a case file",
+            path.display()
+        ));
+    }
+    std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
 impl CaseFile {
     pub fn load(path: &Path) -> Result<CaseFile, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let text = read_case_file(path)?;
         let file: CaseFile = serde_json::from_str(&text)
             .map_err(|e| format!("{} is not a stickler case file: {e}", path.display()))?;
         if file.format != CASE_FORMAT {

@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::Args;
 
 use stickler::check::engine::Judged;
-use stickler::check::minimise::{replay_once, CaseFile};
+use stickler::check::minimise::{read_case_file, replay_once, CaseFile};
 use stickler::check::run::RunConfig;
 use stickler::check::session::case::{replay_case, SessionCase};
 use stickler::check::session::client_case::{replay_client_case, ClientCase};
@@ -106,18 +106,7 @@ enum Kind {
 /// Which kind of case the file is; refuses a file too large for any case by its size before
 /// reading.
 fn case_kind(path: &std::path::Path) -> anyhow::Result<Kind> {
-    const LIMIT: u64 = 64 << 20;
-    let size = std::fs::metadata(path)
-        .with_context(|| format!("cannot read {}", path.display()))?
-        .len();
-    if size > LIMIT {
-        anyhow::bail!(
-            "{}: {size} bytes is too large for a case file",
-            path.display()
-        );
-    }
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = read_case_file(path).map_err(anyhow::Error::msg)?;
     Ok(if SessionCase::is_one(&text) {
         Kind::Session
     } else if ClientCase::is_one(&text) {

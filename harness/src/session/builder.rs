@@ -184,13 +184,7 @@ impl SessionBuilder {
     /// assert!(Session::builder().client(b"a").mask(0, 5, 0..1).build().is_err());
     /// ```
     pub fn mask(mut self, conn: usize, turn: usize, bytes: std::ops::Range<usize>) -> Self {
-        self.session.masks.push(Mask {
-            conn,
-            turn,
-            start: bytes.start,
-            end: bytes.end,
-            reason: Some(super::mask::USER_REASON.to_string()),
-        });
+        self.session.masks.push(Mask::user(conn, turn, bytes));
         self
     }
 

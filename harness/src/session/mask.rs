@@ -31,6 +31,18 @@ pub struct Mask {
 }
 
 impl Mask {
+    /// A mask given by the user (reason [`USER_REASON`]): bytes `bytes` of turn `turn` of
+    /// connection `conn`.
+    pub fn user(conn: usize, turn: usize, bytes: Range<usize>) -> Mask {
+        Mask {
+            conn,
+            turn,
+            start: bytes.start,
+            end: bytes.end,
+            reason: Some(USER_REASON.to_string()),
+        }
+    }
+
     /// The masked bytes as a range.
     pub fn range(&self) -> Range<usize> {
         self.start..self.end

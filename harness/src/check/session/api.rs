@@ -180,13 +180,7 @@ impl SessionCheck {
     /// let check = SessionCheck::new(s).mask(0, 1, 0..1);
     /// ```
     pub fn mask(mut self, conn: usize, turn: usize, bytes: std::ops::Range<usize>) -> Self {
-        self.session.masks.push(Mask {
-            conn,
-            turn,
-            start: bytes.start,
-            end: bytes.end,
-            reason: Some(crate::session::mask::USER_REASON.to_string()),
-        });
+        self.session.masks.push(Mask::user(conn, turn, bytes));
         self
     }
 

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::super::engine::{replay, Judged, Replay};
-use super::super::minimise::{schedule_of, shrink, Budget};
+use super::super::minimise::{read_case_file, schedule_of, shrink, Budget};
 use super::super::verdict::Verdict;
 use super::{turn_index, Reference, ServerPlayer, SessionFailure};
 use crate::codec::spec::FrameSpec;
@@ -19,9 +19,6 @@ use crate::session::{Connection, Mask, Session, Side};
 
 /// Version of the session case format (the key that marks a file as one).
 pub const SESSION_CASE_FORMAT: u64 = 1;
-
-/// Largest case file read.
-const MAX_CASE_FILE: u64 = 64 << 20;
 
 /// A replayable failing session cell, against a server.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -71,17 +68,7 @@ impl SessionCase {
 
     /// Reads a case file, refusing one over 64 MiB by size before reading.
     pub fn load(path: &Path) -> Result<LoadedCase, String> {
-        let size = std::fs::metadata(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?
-            .len();
-        if size > MAX_CASE_FILE {
-            return Err(format!(
-                "{}: {size} bytes, over the {MAX_CASE_FILE}-byte limit of a case file",
-                path.display()
-            ));
-        }
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let text = read_case_file(path)?;
         Self::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
 

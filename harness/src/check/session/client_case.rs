@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::super::engine::{replay, Judged, Replay};
 use super::super::external::{ClientOutput, ExternalClient};
-use super::super::minimise::{shrink, Budget};
+use super::super::minimise::{read_case_file, shrink, Budget};
 use super::super::verdict::Verdict;
 use super::client::{reference, ClientPlayer, ClientReference, RecordedServer};
 use super::{SessionConfig, SessionFailure, SetupError};
@@ -25,9 +25,6 @@ use crate::session::{Connection, Mask, Session};
 
 /// Version of the client case format (the key that marks a file as one).
 pub const CLIENT_CASE_FORMAT: u64 = 1;
-
-/// Largest case file read.
-const MAX_CASE_FILE: u64 = 64 << 20;
 
 /// A replayable failing client cell.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -64,20 +61,9 @@ impl ClientCase {
         serde_json::from_str::<Probe>(text).is_ok_and(|p| p.stickler_client_case.is_some())
     }
 
-    /// Reads a case file, refusing one over 64 MiB by size before reading; returns it with its
-    /// session.
+    /// Reads a case file ([`read_case_file`]); returns it with its session.
     pub fn load(path: &Path) -> Result<(ClientCase, Session), String> {
-        let size = std::fs::metadata(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?
-            .len();
-        if size > MAX_CASE_FILE {
-            return Err(format!(
-                "{}: {size} bytes, over the {MAX_CASE_FILE}-byte limit of a case file",
-                path.display()
-            ));
-        }
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let text = read_case_file(path)?;
         let case: ClientCase = serde_json::from_str(&text)
             .map_err(|e| format!("{} is not a client case file: {e}", path.display()))?;
         if case.stickler_client_case != CLIENT_CASE_FORMAT {
