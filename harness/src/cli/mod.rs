@@ -27,11 +27,16 @@ mod proxy;
     long_about = "stickler runs reference servers and clients for every framing, drives them (or \
                   yours) through a seeded chaos proxy that splits, coalesces, delays and cuts \
                   TCP streams, and reports which framing survives which chaos.",
-    after_help = "Documentation: docs/ in the repository (start at docs/README.md): wire formats \
+    after_help = "With no command, stickler runs the main job: the conformance matrix of the \
+                  built-in servers (compared with the expected table), the UDP matrix and a \
+                  quick latency sweep; it prints the tables, writes ./report/ (index.html, \
+                  report.md, matrix.json, junit.xml) and exits 0 when the measurements match \
+                  the expected tables.\n\
+                  Documentation: docs/ in the repository (start at docs/README.md): wire formats \
                   (docs/wire.md), services, chaos profiles and toxics, verdicts, benchmarks."
 )]
 pub struct Cli {
-    /// With no command: the main job (`stickler report`).
+    /// With no command: the main job (see the text after the options).
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -71,13 +76,17 @@ fn write_json(path: &std::path::Path, value: &impl serde::Serialize) -> anyhow::
     std::fs::write(path, text + "\n").with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// Sets up logging to stderr; `RUST_LOG` overrides the default level.
+/// Sets up logging to stderr; `RUST_LOG` overrides the default level. Colours only when
+/// stderr is a terminal (and `NO_COLOR` is not set): a log redirected to a file stays plain.
 fn init_tracing(default: &str) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .try_init();
 }
 
