@@ -261,9 +261,16 @@ fn a_naive_dns_server_is_caught_by_cut_up_and_passes_none() {
         c.args(["client", rec.to_string().as_str(), "a.example", "b.example"]);
         c
     });
+    // A cut query is answered short and at once: half a second of silence is enough to call the
+    // turn over (the default 3 s makes each of the ~30 cuts wait that long).
+    let fast = ["--timeout-ms", "500"];
     let (code, stdout, report) = check(
         &session,
-        &["--target", &addr.to_string(), "--profiles", "none,cut-up"],
+        &[
+            &["--target", &addr.to_string(), "--profiles", "none,cut-up"][..],
+            &fast,
+        ]
+        .concat(),
     );
     assert_eq!(code, 1, "{stdout}");
     assert!(passed(cell(&report, "none")), "{stdout}");
@@ -280,7 +287,11 @@ fn a_naive_dns_server_is_caught_by_cut_up_and_passes_none() {
     std::fs::write(&session, file.to_string()).unwrap();
     let (code, stdout, report) = check(
         &session,
-        &["--target", &addr.to_string(), "--profiles", "cut-up"],
+        &[
+            &["--target", &addr.to_string(), "--profiles", "cut-up"][..],
+            &fast,
+        ]
+        .concat(),
     );
     assert_eq!(code, 1, "{stdout}");
     let up = cell(&report, "cut-up");
