@@ -274,3 +274,113 @@ fn bad_input_gets_a_clear_400() {
     assert_eq!(http(a, "GET", "/proxies/p", "").0, 200);
     assert_eq!(http(a, "GET", "/no/such/path", "").0, 404);
 }
+
+/// One sample of a Prometheus text page: the value of the line that starts with `prefix`.
+fn sample(page: &str, prefix: &str) -> Option<u64> {
+    page.lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[test]
+fn metrics_show_toxiproxys_own_names_and_labels() {
+    let api = Api::start();
+    let echo = echo_server();
+    let a = api.addr;
+    let body = format!(r#"{{"name":"p","upstream":"{echo}"}}"#);
+    let (st, b) = http(a, "POST", "/proxies", &body);
+    assert_eq!(st, 201, "{b}");
+    let listen = serde_json::from_str::<serde_json::Value>(&b).unwrap()["listen"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(echo_once(&listen, b"hello").0, b"hello");
+
+    // toxiproxy's collectors/proxy.go: namespace "toxiproxy", subsystem "proxy", name
+    // "sent_bytes_total", labels direction, proxy, listener, upstream (printed sorted).
+    let up = format!(
+        "toxiproxy_proxy_sent_bytes_total{{direction=\"upstream\",listener=\"{listen}\",proxy=\"p\",upstream=\"{echo}\"}} "
+    );
+    let down = up.replace("\"upstream\",listener", "\"downstream\",listener");
+    let t0 = Instant::now();
+    let page = loop {
+        let (st, page) = http(a, "GET", "/metrics", "");
+        assert_eq!(st, 200);
+        if sample(&page, &down) == Some(5) || t0.elapsed() > Duration::from_secs(10) {
+            break page;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(
+        page.contains("# TYPE toxiproxy_proxy_sent_bytes_total counter"),
+        "{page}"
+    );
+    assert_eq!(sample(&page, &up), Some(5), "{page}");
+    assert_eq!(sample(&page, &down), Some(5), "{page}");
+    // And its received family: what came in, before the toxics (none here: the same count).
+    let received = up.replace("_sent_", "_received_");
+    assert!(
+        page.contains("# TYPE toxiproxy_proxy_received_bytes_total counter"),
+        "{page}"
+    );
+    assert_eq!(sample(&page, &received), Some(5), "{page}");
+    // stickler's own names are still there, with the same count.
+    assert!(
+        page.contains("stickler_proxy_sent_bytes_total{proxy=\"p\""),
+        "{page}"
+    );
+}
+
+#[test]
+fn bodies_over_the_limit_get_one_json_413() {
+    use stickler::proxy::api_model::MAX_BODY;
+    let api = Api::start();
+    let a = api.addr;
+    let head = |len: usize| {
+        format!(
+            "POST /proxies HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+             Content-Type: application/json\r\nContent-Length: {len}\r\n\r\n"
+        )
+    };
+    let chunked = {
+        // 2 MiB in 64 KiB chunks, no length given.
+        let mut b = Vec::new();
+        for _ in 0..32 {
+            b.extend_from_slice(format!("{:x}\r\n", 64 << 10).as_bytes());
+            b.extend_from_slice(&[b' '; 64 << 10]);
+            b.extend_from_slice(b"\r\n");
+        }
+        b.extend_from_slice(b"0\r\n\r\n");
+        b
+    };
+    for (what, head, body) in [
+        (
+            "one byte over",
+            head(MAX_BODY + 1),
+            vec![b' '; MAX_BODY + 1],
+        ),
+        ("far over", head(16 << 20), vec![b' '; 16 << 20]),
+        (
+            "chunked, no length",
+            "POST /proxies HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+             Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                .to_string(),
+            chunked,
+        ),
+    ] {
+        let (st, b) = http_raw(a, head, body);
+        assert_eq!(st, 413, "{what}: {b}");
+        let v: serde_json::Value =
+            serde_json::from_str(&b).unwrap_or_else(|_| panic!("{what}: not JSON: {b}"));
+        assert_eq!(
+            v,
+            serde_json::json!({"error": format!("request body over {MAX_BODY} bytes"), "status": 413}),
+            "{what}"
+        );
+    }
+    // At the limit it is read (and is not JSON: a 400, not a 413).
+    let (st, b) = http_raw(a, head(MAX_BODY), vec![b'x'; MAX_BODY]);
+    assert_eq!(st, 400, "{b}");
+    assert_eq!(http(a, "GET", "/proxies", "").0, 200);
+}

@@ -2,17 +2,26 @@
 //! `--report DIR` page (Markdown + HTML with inline SVG charts).
 
 use std::fmt::Write as _;
+use std::path::Path;
 
 use comfy_table::{Cell, Color as CellColor};
 
-use super::matrix::{Workload, PROFILES};
+use super::expect::ExpectTable;
+use super::matrix::{CaseId, Workload, PROFILES};
 use super::verdict::Verdict;
 use super::{CellResult, MatrixReport};
 use crate::codec::Framing;
-use crate::present::chart::rate_chart;
+use crate::present::chart::{heatmap, HeatCell};
 use crate::present::junit::{self, Failure, Suites};
-use crate::present::table::{html_matrix, md_matrix, terminal_table, MatrixCell};
-use crate::present::{xml_escape, Section};
+use crate::present::table::{
+    html_matrix, html_table, md_matrix, md_table, terminal_table, MatrixCell,
+};
+use crate::present::{file_href, file_link, xml_escape, Section};
+
+/// The id of a failing case's part of the report page: `fail-` and the case ID.
+pub fn fail_anchor(case: &CaseId) -> String {
+    format!("fail-{case}")
+}
 
 /// `pass` or the worst verdicts with counts, for a table cell.
 fn cell_text(cell: &CellResult) -> String {
@@ -124,27 +133,182 @@ pub fn junit(report: &MatrixReport) -> String {
     .to_xml()
 }
 
-/// Failure rate per profile, one line per framing/workload row, as an SVG document.
-pub fn failure_chart(report: &MatrixReport) -> Result<String, String> {
+/// Failure rate (exchanges not `ok`) per framing/workload row and profile, as an SVG heatmap;
+/// a failing cell links to its part of the page ([`fail_anchor`]).
+pub fn failure_chart(report: &MatrixReport) -> String {
     let profiles = used_profiles(report);
-    let rows: Vec<(String, Vec<Option<f64>>)> = grid(report)
+    let rows: Vec<(String, Vec<Option<HeatCell>>)> = grid(report)
         .into_iter()
         .map(|(name, cells)| {
             let values = PROFILES
                 .iter()
                 .zip(cells)
                 .filter(|(p, _)| profiles.contains(&p.name))
-                .map(|(_, c)| c.map(|c| 1.0 - c.counts.rate(Verdict::Ok)))
+                .map(|(_, c)| {
+                    c.map(|c| HeatCell {
+                        value: 1.0 - c.counts.rate(Verdict::Ok),
+                        title: format!("{}: {}", c.case, cell_text(c)),
+                        href: (!c.counts.passed()).then(|| format!("#{}", fail_anchor(&c.case))),
+                    })
+                })
                 .collect();
             (name, values)
         })
         .collect();
-    rate_chart(
+    heatmap(
         "failure rate per chaos profile",
         "failed exchanges / all",
         &profiles,
         &rows,
     )
+}
+
+/// The chaos profiles measured, from [`PROFILES`]: what each does to the bytes and its toxics.
+fn legend(report: &MatrixReport) -> (String, String) {
+    let profiles = used_profiles(report);
+    let rows: Vec<Vec<String>> = PROFILES
+        .iter()
+        .filter(|p| profiles.contains(&p.name))
+        .map(|p| {
+            let toxics = if p.toxics.is_empty() {
+                "(none)".to_string()
+            } else {
+                p.toxics.join(" ")
+            };
+            vec![p.name.to_string(), p.about.to_string(), toxics]
+        })
+        .collect();
+    let header = [
+        "profile",
+        "what it does to the bytes",
+        "toxics (proxy --toxic syntax)",
+    ];
+    (
+        md_table(
+            &header,
+            rows.iter()
+                .map(|r| vec![format!("`{}`", r[0]), r[1].clone(), format!("`{}`", r[2])]),
+        ),
+        html_table(&header, rows.iter().cloned()),
+    )
+}
+
+/// The report's opening section: what the expected table (read from `source`) says and
+/// whether the measured matrix matches it, cell by cell when it does not.
+pub fn expectation_section(report: &MatrixReport, table: &ExpectTable, source: &Path) -> Section {
+    let total = report.cells.len();
+    let failed = report.cells.iter().filter(|c| !c.counts.passed()).count();
+    let expected_fail = report
+        .cells
+        .iter()
+        .filter(|c| table.0.get(&c.case) == Some(&false))
+        .count();
+    let word = |p: bool| if p { "pass" } else { "fail" };
+    // (case, expected, measured, has a failure part on the page)
+    let differs: Vec<(CaseId, Option<bool>, bool)> = report
+        .cells
+        .iter()
+        .filter_map(|c| {
+            let want = table.0.get(&c.case).copied();
+            (want != Some(c.counts.passed())).then_some((c.case, want, c.counts.passed()))
+        })
+        .collect();
+    let source_text = source.display().to_string();
+    let source_html = file_link(source, &source_text);
+    let docs = Path::new("docs/verdicts.md");
+    let docs_html = match file_href(docs) {
+        Some(h) => format!(
+            "<a href=\"{}#expected-tables\">docs/verdicts.md</a>",
+            xml_escape(&h)
+        ),
+        None => "docs/verdicts.md".into(),
+    };
+    let why = "unframed protocols are supposed to break under chaos";
+    let (md_lead, html_lead) = if differs.is_empty() {
+        let fails = match failed {
+            0 => "all pass".to_string(),
+            n => format!("{n} fail"),
+        };
+        (
+            format!(
+                "**{total} cases measured; {fails}, exactly as the expected table \
+                 (`{source_text}`) says** ({why}: see docs/verdicts.md).\n"
+            ),
+            format!(
+                "<p class=\"lead\">✔ <strong>{total} cases measured; {fails}, exactly as the \
+                 expected table ({source_html}) says</strong> ({why}: see {docs_html}).</p>\n"
+            ),
+        )
+    } else {
+        let n = differs.len();
+        let cells = if n == 1 {
+            "cell differs"
+        } else {
+            "cells differ"
+        };
+        (
+            format!(
+                "**{total} cases measured; {failed} fail, but the expected table \
+                 (`{source_text}`) says {expected_fail}: {n} {cells}** (see docs/verdicts.md):\n"
+            ),
+            format!(
+                "<p class=\"lead differs\">✘ <strong>{total} cases measured; {failed} fail, but \
+                 the expected table ({source_html}) says {expected_fail}: {n} {cells}</strong> \
+                 (see {docs_html}):</p>\n"
+            ),
+        )
+    };
+    let mut md = md_lead;
+    let mut html = html_lead;
+    if !differs.is_empty() {
+        md.push('\n');
+        html.push_str("<ul>");
+        for (case, want, pass) in &differs {
+            let want = want.map_or("no entry".to_string(), |w| format!("expected {}", word(w)));
+            let _ = writeln!(md, "- `{case}`: {want}, measured {}", word(*pass));
+            let name = if *pass {
+                format!("<code>{case}</code>")
+            } else {
+                format!("<a href=\"#{}\"><code>{case}</code></a>", fail_anchor(case))
+            };
+            let _ = write!(html, "<li>{name}: {want}, measured {}</li>", word(*pass));
+        }
+        html.push_str("</ul>\n");
+    }
+    // Per framing: cases, failing as expected, failing as measured.
+    let mut framings: Vec<Framing> = report.cells.iter().map(|c| c.case.framing).collect();
+    framings.sort();
+    framings.dedup();
+    let rows: Vec<Vec<String>> = framings
+        .iter()
+        .map(|f| {
+            let cells: Vec<&CellResult> = report
+                .cells
+                .iter()
+                .filter(|c| c.case.framing == *f)
+                .collect();
+            let want = cells
+                .iter()
+                .filter(|c| table.0.get(&c.case) == Some(&false))
+                .count();
+            let got = cells.iter().filter(|c| !c.counts.passed()).count();
+            vec![
+                f.to_string(),
+                cells.len().to_string(),
+                want.to_string(),
+                got.to_string(),
+            ]
+        })
+        .collect();
+    let header = ["framing", "cases", "expected to fail", "failed"];
+    md.push('\n');
+    md.push_str(&md_table(&header, rows.iter().cloned()));
+    html.push_str(&html_table(&header, rows));
+    Section {
+        title: "Expected vs measured".into(),
+        markdown: md,
+        html,
+    }
 }
 
 /// The matrix section of the report page.
@@ -184,16 +348,9 @@ pub fn section(report: &MatrixReport) -> Section {
             (name.clone(), texts)
         }),
     ));
-    md.push_str("\nProfiles:\n");
-    for p in PROFILES.iter().filter(|p| profiles.contains(&p.name)) {
-        let _ = writeln!(
-            md,
-            "- `{}`: {} (`{}`)",
-            p.name,
-            p.about,
-            p.toxics.join("`, `")
-        );
-    }
+    let (legend_md, legend_html) = legend(report);
+    md.push_str("\nChaos profiles:\n\n");
+    md.push_str(&legend_md);
     if !failed.is_empty() {
         md.push_str("\n### Failures\n");
         for c in &failed {
@@ -216,8 +373,7 @@ pub fn section(report: &MatrixReport) -> Section {
         }
     }
 
-    let chart = failure_chart(report)
-        .unwrap_or_else(|e| format!("<p>chart failed: {}</p>", xml_escape(&e)));
+    let chart = failure_chart(report);
     let mut html = String::new();
     let _ = writeln!(
         html,
@@ -228,6 +384,9 @@ pub fn section(report: &MatrixReport) -> Section {
         failed.len(),
         report.elapsed_ms as f64 / 1000.0
     );
+    html.push_str("<h3>Chaos profiles</h3>\n");
+    html.push_str(&legend_html);
+    html.push_str("<h3>Pass/fail per case</h3>\n");
     html.push_str(&html_matrix(
         "framing/workload",
         &profiles,
@@ -239,19 +398,22 @@ pub fn section(report: &MatrixReport) -> Section {
                         class: if c.counts.passed() { "pass" } else { "fail" },
                         title: c.case.to_string(),
                         text: cell_text(c),
+                        href: (!c.counts.passed()).then(|| format!("#{}", fail_anchor(&c.case))),
                     })
                 })
                 .collect();
             (name.clone(), cells)
         }),
     ));
+    html.push_str("<h3>Failure rate per chaos profile</h3>\n");
     html.push_str(&chart);
     if !failed.is_empty() {
         html.push_str("<h3>Failures</h3>\n");
         for c in &failed {
             let _ = write!(
                 html,
-                "<h4><code>{}</code>: {}</h4><ul>",
+                "<h4 id=\"{}\"><code>{}</code>: {}</h4><ul>",
+                xml_escape(&fail_anchor(&c.case)),
                 c.case,
                 xml_escape(&c.counts.summary())
             );
@@ -270,6 +432,16 @@ pub fn section(report: &MatrixReport) -> Section {
                     "<li>repro: <code>{}</code></li>",
                     xml_escape(&f.repro_command)
                 );
+                if let Some(path) = &f.repro {
+                    if let Some(href) = file_href(Path::new(path)) {
+                        let _ = write!(
+                            html,
+                            "<li>case file: <a href=\"{}\">{}</a></li>",
+                            xml_escape(&href),
+                            xml_escape(path)
+                        );
+                    }
+                }
                 if !f.transcript.is_empty() {
                     let _ = write!(
                         html,

@@ -314,7 +314,16 @@ pub fn conclude(
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     if let Some(dir) = &args.report {
-        let mut sections = vec![report::section(report)];
+        // The page opens with what the expected table says and whether the matrix matches it.
+        let source = args
+            .expect
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("harness/expected/builtin.txt"));
+        let mut sections: Vec<_> = expect
+            .map(|table| report::expectation_section(report, table, &source))
+            .into_iter()
+            .collect();
+        sections.push(report::section(report));
         sections.extend(extra);
         stickler::present::write_dir(dir, "stickler report", &sections)
             .with_context(|| format!("cannot write the report into {}", dir.display()))?;

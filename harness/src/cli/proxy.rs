@@ -8,6 +8,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 use stickler::chaos::Direction;
 use stickler::codec::spec::FramingChoice;
+use stickler::proxy::config_file::ConfigFile;
 use stickler::proxy::record::read_events;
 use stickler::proxy::toxic::parse::SYNTAX_HELP;
 use stickler::proxy::transcript::transcript_for;
@@ -54,6 +55,11 @@ pub struct ProxyArgs {
     /// Serve the toxiproxy HTTP API on this address (e.g. 127.0.0.1:8474).
     #[arg(long, value_name = "ADDR")]
     api: Option<SocketAddr>,
+    /// With --api: start with the proxies of FILE, toxiproxy's -config file (a JSON list of
+    /// {name, listen, upstream, enabled}), each with an optional "toxics" list in the API's
+    /// toxic shape. A listen address without a host binds 127.0.0.1. See docs/api.md.
+    #[arg(long, value_name = "FILE", requires = "api")]
+    config: Option<PathBuf>,
 }
 
 pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
@@ -74,6 +80,11 @@ async fn serve(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         (Some(l), Some(u)) => Some((l, u)),
         (None, None) if args.api.is_some() => None,
         _ => bail!("give both --listen and --upstream (or --api alone)"),
+    };
+    // A bad file is refused before anything listens.
+    let config = match &args.config {
+        Some(path) => Some(ConfigFile::read(path)?),
+        None => None,
     };
     let mut handle = None;
     if let Some((listen, upstream)) = single {
@@ -114,6 +125,31 @@ async fn serve(args: ProxyArgs) -> anyhow::Result<ExitCode> {
                 "stickler proxy: toxiproxy API on http://{}",
                 server.local_addr()
             );
+            if let Some(file) = &config {
+                match server.load(file).await {
+                    Ok(proxies) => {
+                        for p in proxies {
+                            let toxics: Vec<&str> =
+                                p.toxics.iter().map(|t| t.name.as_str()).collect();
+                            eprintln!(
+                                "stickler proxy: {} on {} -> {}{}, toxics [{}]",
+                                p.name,
+                                p.listen,
+                                p.upstream,
+                                if p.enabled { "" } else { " (disabled)" },
+                                toxics.join(", ")
+                            );
+                        }
+                    }
+                    Err(e) => {
+                        server.shutdown().await;
+                        if let Some(h) = handle {
+                            h.shutdown().await;
+                        }
+                        return Err(e.into());
+                    }
+                }
+            }
             Some(server)
         }
         None => None,

@@ -35,11 +35,16 @@ fn base_rtt(report: &LatencyReport, size: ReplySize) -> Option<u64> {
         .map(|p| p.p50_us)
 }
 
+/// How a point's cost compares with the theory (the last column of the cost table).
+const WITHIN: &str = "within ±5%";
+const OUTSIDE: &str = "outside ±5%";
+const NOT_JUDGED: &str = "not judged (d < 1 ms)";
+
 fn verdict(p: &Point) -> &'static str {
     match &p.cost {
-        Some(c) if c.off_target => "OFF",
-        Some(_) if p.delay_us >= TARGET_FROM_US => "ok",
-        Some(_) => "(not judged)",
+        Some(c) if c.off_target => OUTSIDE,
+        Some(_) if p.delay_us >= TARGET_FROM_US => WITHIN,
+        Some(_) => NOT_JUDGED,
         None => "-",
     }
 }
@@ -76,7 +81,7 @@ const COST_HEADER: [&str; 8] = [
     "ping RTT ms",
     "cost in 2d [batches]",
     "cost in ping RTTs [batches]",
-    "theory",
+    "vs theory (1.0 RTT)",
 ];
 
 fn cost_rows(points: &[Point]) -> Vec<([String; 8], &'static str)> {
@@ -93,7 +98,7 @@ fn cost_rows(points: &[Point]) -> Vec<([String; 8], &'static str)> {
                     ms(c.path_rtt_us),
                     ratio(c.rtts, c.rtts_spread),
                     ratio(c.path_rtts, c.path_rtts_spread),
-                    format!("{THEORY_RTTS:.1} {}", verdict(p)),
+                    verdict(p).to_string(),
                 ],
                 verdict(p),
             ))
@@ -112,8 +117,8 @@ pub fn table(report: &LatencyReport, color: bool) -> String {
     c.set_header(COST_HEADER);
     for (row, v) in cost_rows(&report.points) {
         let cells = row.into_iter().map(|s| match v {
-            "OFF" => Cell::new(s).fg(CellColor::Red),
-            "ok" => Cell::new(s).fg(CellColor::Green),
+            OUTSIDE => Cell::new(s).fg(CellColor::Yellow),
+            WITHIN => Cell::new(s).fg(CellColor::Green),
             _ => Cell::new(s),
         });
         c.add_row(cells.collect::<Vec<_>>());
@@ -352,6 +357,47 @@ fn findings(report: &LatencyReport) -> Vec<String> {
     out
 }
 
+/// The measured cost next to the theory, one sentence per reply size: the median over the
+/// judged delays (d ≥ 1 ms) and the spread over their batches.
+fn headline(report: &LatencyReport) -> Vec<String> {
+    let mut out = Vec::new();
+    for size in &report.sizes {
+        let judged: Vec<&cost::Cost> = report
+            .points
+            .iter()
+            .filter(|p| p.size == *size && p.delay_us >= TARGET_FROM_US)
+            .filter_map(|p| p.cost.as_ref())
+            .filter(|c| c.rtts.is_some())
+            .collect();
+        let mut values: Vec<f64> = judged.iter().filter_map(|c| c.rtts).collect();
+        if values.is_empty() {
+            continue;
+        }
+        values.sort_by(f64::total_cmp);
+        let median = values[values.len() / 2];
+        let lo = judged
+            .iter()
+            .filter_map(|c| c.rtts_spread.map(|s| s.0).or(c.rtts))
+            .fold(f64::INFINITY, f64::min);
+        let hi = judged
+            .iter()
+            .filter_map(|c| c.rtts_spread.map(|s| s.1).or(c.rtts))
+            .fold(f64::NEG_INFINITY, f64::max);
+        let within = judged.iter().filter(|c| !c.off_target).count();
+        out.push(format!(
+            "{} replies: the ready round trip measured {median:.2} RTT per exchange \
+             (median over {} delays of d ≥ {} ms; spread {lo:.2}–{hi:.2} over batches), \
+             against {THEORY_RTTS:.1} RTT in theory; {within} of {} delays within ±{:.0}%.",
+            size.label(),
+            judged.len(),
+            TARGET_FROM_US / 1000,
+            judged.len(),
+            TOLERANCE * 100.0
+        ));
+    }
+    out
+}
+
 /// The latency section of the report page.
 pub fn latency_section(report: &LatencyReport) -> Section {
     let intro = format!(
@@ -373,7 +419,12 @@ pub fn latency_section(report: &LatencyReport) -> Section {
             .map(|(r, _)| r.to_vec())
     };
     let notes = findings(report);
-    let mut md = format!("{intro}\n\n### Ready cost vs theory\n\n");
+    let lead = headline(report);
+    let mut md = String::new();
+    for l in &lead {
+        let _ = writeln!(md, "**{l}**\n");
+    }
+    let _ = write!(md, "{intro}\n\n### Ready cost vs theory\n\n");
     md.push_str(&md_table(&COST_HEADER, cost_rows()));
     md.push('\n');
     for n in &notes {
@@ -382,14 +433,27 @@ pub fn latency_section(report: &LatencyReport) -> Section {
     md.push_str("\n### Latency per lane\n\n");
     md.push_str(&md_table(&LATENCY_HEADER, lat_rows()));
 
-    let mut html = format!(
+    let mut html = String::new();
+    if !lead.is_empty() {
+        html.push_str("<div class=\"lead neutral\">");
+        for l in &lead {
+            let _ = write!(html, "<p>{}</p>", xml_escape(l));
+        }
+        html.push_str("</div>\n");
+    }
+    let _ = write!(
+        html,
         "<p>{}</p>\n<h3>Ready cost vs theory</h3>\n",
         xml_escape(&intro)
     );
     html.push_str(&html_table(&COST_HEADER, cost_rows()));
     html.push_str("<ul>");
     for n in &notes {
-        let _ = write!(html, "<li><pre>{}</pre></li>", xml_escape(n));
+        if n.contains('\n') {
+            let _ = write!(html, "<li><pre>{}</pre></li>", xml_escape(n));
+        } else {
+            let _ = write!(html, "<li>{}</li>", xml_escape(n));
+        }
     }
     html.push_str("</ul>\n");
     for chart in [cost_chart(report), latency_chart(report)] {

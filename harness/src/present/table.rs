@@ -80,10 +80,13 @@ pub struct MatrixCell {
     pub title: String,
     /// What the cell shows.
     pub text: String,
+    /// Where the cell's text links to (e.g. `#fail-…`), if anywhere.
+    pub href: Option<String>,
 }
 
 /// An HTML matrix (`class="matrix"`): a corner heading and the column headings, then one row
-/// per `(name, cells)`, a missing cell shown as `-`. Everything is escaped.
+/// per `(name, cells)`, a missing cell shown as `-`, a cell with an `href` linking its text.
+/// Everything is escaped.
 pub fn html_matrix(
     corner: &str,
     columns: &[&str],
@@ -103,12 +106,21 @@ pub fn html_matrix(
             match c {
                 None => html.push_str("<td>-</td>"),
                 Some(c) => {
+                    let text = match &c.href {
+                        Some(href) => {
+                            format!(
+                                "<a href=\"{}\">{}</a>",
+                                xml_escape(href),
+                                xml_escape(&c.text)
+                            )
+                        }
+                        None => xml_escape(&c.text),
+                    };
                     let _ = write!(
                         html,
-                        "<td class=\"{}\" title=\"{}\">{}</td>",
+                        "<td class=\"{}\" title=\"{}\">{text}</td>",
                         c.class,
                         xml_escape(&c.title),
-                        xml_escape(&c.text)
                     );
                 }
             }
@@ -149,6 +161,7 @@ mod tests {
                         class: "fail",
                         title: "t\"".into(),
                         text: "<1>".into(),
+                        href: Some("#fail-r/y".into()),
                     }),
                 ],
             )],
@@ -156,7 +169,7 @@ mod tests {
         assert_eq!(
             m,
             "<table class=\"matrix\"><tr><th>row/col</th><th>x</th><th>y</th></tr>\n\
-             <tr><th>r</th><td>-</td><td class=\"fail\" title=\"t&quot;\">&lt;1&gt;</td></tr>\n</table>\n"
+             <tr><th>r</th><td>-</td><td class=\"fail\" title=\"t&quot;\"><a href=\"#fail-r/y\">&lt;1&gt;</a></td></tr>\n</table>\n"
         );
     }
 }

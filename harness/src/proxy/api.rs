@@ -11,18 +11,21 @@
 //! | `/proxies/{name}/toxics/{toxic}` | GET, POST (update attributes/toxicity), DELETE (204) |
 //! | `/reset` | POST (enable all, remove all toxics: 204) |
 //! | `/version` | GET (`{"version": "..."}`) |
-//! | `/metrics` | GET (Prometheus text) |
+//! | `/metrics` | GET (Prometheus text: stickler's names, and toxiproxy's own) |
 //!
 //! Errors are `{"error": "...", "status": N}`: 400 bad body or attribute, 404 unknown proxy or
-//! toxic, 409 name taken, 500 a listen address that cannot be bound. Changing toxics swaps the
-//! list that open connections read between pieces: no connection is stalled or dropped by it.
+//! toxic, 409 name taken, 413 a body over [`MAX_BODY`](super::api_model::MAX_BODY) (however
+//! sent), 500 a listen address that cannot be bound. Changing toxics swaps the list that open
+//! connections read between pieces: no connection is stalled or dropped by it. A listen address
+//! without a host (`":8474"`, or none at all) binds 127.0.0.1. [`ApiServer::load`] starts
+//! proxies and toxics from a [config file](super::config_file) through the same code.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -34,8 +37,10 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::api_model::{
-    field_bool, field_str, parse_body, parse_object, ApiError, ApiProxy, ApiResult, ApiToxic,
+    field_bool, field_str, parse_body, parse_object, read_body, ApiError, ApiProxy, ApiResult,
+    ApiToxic,
 };
+use super::config_file::{ConfigError, ConfigFile};
 use super::{Proxy, ProxyConfig, ProxyHandle};
 use crate::chaos::Direction;
 
@@ -112,7 +117,7 @@ impl ApiState {
         let upstream = field_str(obj, "upstream")?
             .filter(|n| !n.is_empty())
             .ok_or_else(|| ApiError::bad("missing required field: upstream"))?;
-        let listen = field_str(obj, "listen")?.unwrap_or_else(|| "127.0.0.1:0".into());
+        let listen = local_by_default(field_str(obj, "listen")?);
         let enabled = field_bool(obj, "enabled")?.unwrap_or(true);
         let upstream_addr = resolve(&upstream, "upstream").await?;
         let mut listen_addr = resolve(&listen, "listen").await?;
@@ -144,6 +149,29 @@ impl ApiState {
         map.insert(name, entry);
         Ok(view)
     }
+
+    /// Adds a toxic, from a JSON object, to the proxy `name`.
+    async fn add_toxic(&self, name: &str, obj: &Map<String, Value>) -> ApiResult<ApiToxic> {
+        let mut map = self.proxies.lock().await;
+        let e = map.get_mut(name).ok_or_else(ApiError::no_proxy)?;
+        let t = toxic_from(obj)?;
+        if e.toxics.iter().any(|x| x.name == t.name) {
+            return Err(ApiError::new(StatusCode::CONFLICT, "toxic already exists"));
+        }
+        e.toxics.push(t.clone());
+        e.push_toxics();
+        Ok(t)
+    }
+}
+
+/// A listen address as given, or on 127.0.0.1 when it names no host (none at all: port 0).
+fn local_by_default(listen: Option<String>) -> String {
+    match listen {
+        None => "127.0.0.1:0".into(),
+        Some(l) if l.is_empty() => "127.0.0.1:0".into(),
+        Some(l) if l.starts_with(':') => format!("127.0.0.1{l}"),
+        Some(l) => l,
+    }
 }
 
 async fn list_proxies(State(st): State<Arc<ApiState>>) -> Json<Value> {
@@ -158,14 +186,14 @@ async fn list_proxies(State(st): State<Arc<ApiState>>) -> Json<Value> {
     Json(Value::Object(out))
 }
 
-async fn create_proxy(State(st): State<Arc<ApiState>>, body: Bytes) -> ApiResult<Response> {
-    let obj = &parse_object(&body)?;
+async fn create_proxy(State(st): State<Arc<ApiState>>, body: Body) -> ApiResult<Response> {
+    let obj = &parse_object(&read_body(body).await?)?;
     let view = st.create(obj, false).await?;
     Ok((StatusCode::CREATED, Json(view)).into_response())
 }
 
-async fn populate(State(st): State<Arc<ApiState>>, body: Bytes) -> ApiResult<Response> {
-    let v = parse_body(&body)?;
+async fn populate(State(st): State<Arc<ApiState>>, body: Body) -> ApiResult<Response> {
+    let v = parse_body(&read_body(body).await?)?;
     let list = match &v {
         Value::Array(a) => a.clone(),
         Value::Object(o) => match o.get("proxies") {
@@ -203,9 +231,9 @@ async fn get_proxy(
 async fn update_proxy(
     State(st): State<Arc<ApiState>>,
     Path(name): Path<String>,
-    body: Bytes,
+    body: Body,
 ) -> ApiResult<Json<ApiProxy>> {
-    let obj = &parse_object(&body)?;
+    let obj = &parse_object(&read_body(body).await?)?;
     let enabled = field_bool(obj, "enabled")?;
     let upstream = match field_str(obj, "upstream")? {
         Some(u) => Some((resolve(&u, "upstream").await?, u)),
@@ -306,18 +334,10 @@ fn toxic_from(obj: &Map<String, Value>) -> ApiResult<ApiToxic> {
 async fn create_toxic(
     State(st): State<Arc<ApiState>>,
     Path(name): Path<String>,
-    body: Bytes,
+    body: Body,
 ) -> ApiResult<Json<ApiToxic>> {
-    let obj = &parse_object(&body)?;
-    let mut map = st.proxies.lock().await;
-    let e = map.get_mut(&name).ok_or_else(ApiError::no_proxy)?;
-    let t = toxic_from(obj)?;
-    if e.toxics.iter().any(|x| x.name == t.name) {
-        return Err(ApiError::new(StatusCode::CONFLICT, "toxic already exists"));
-    }
-    e.toxics.push(t.clone());
-    e.push_toxics();
-    Ok(Json(t))
+    let obj = &parse_object(&read_body(body).await?)?;
+    Ok(Json(st.add_toxic(&name, obj).await?))
 }
 
 async fn get_toxic(
@@ -337,9 +357,9 @@ async fn get_toxic(
 async fn update_toxic(
     State(st): State<Arc<ApiState>>,
     Path((name, toxic)): Path<(String, String)>,
-    body: Bytes,
+    body: Body,
 ) -> ApiResult<Json<ApiToxic>> {
-    let obj = &parse_object(&body)?;
+    let obj = &parse_object(&read_body(body).await?)?;
     let mut map = st.proxies.lock().await;
     let e = map.get_mut(&name).ok_or_else(ApiError::no_proxy)?;
     let i = e
@@ -460,6 +480,39 @@ async fn metrics(State(st): State<Arc<ApiState>>) -> Response {
             }
         }
     }
+    // toxiproxy's own family, as its collectors/proxy.go defines it (namespace "toxiproxy",
+    // subsystem "proxy", labels direction, proxy, listener, upstream; printed sorted, as its
+    // Prometheus client prints them), so its dashboards read stickler unchanged.
+    type Count = fn(&ProxyHandle, Direction) -> u64;
+    let toxiproxy: [(&str, &str, Count); 2] = [
+        (
+            "toxiproxy_proxy_received_bytes_total",
+            "Bytes the proxy read, per direction (toxiproxy's name).",
+            ProxyHandle::received,
+        ),
+        (
+            "toxiproxy_proxy_sent_bytes_total",
+            "Bytes the proxy wrote, per direction (toxiproxy's name).",
+            ProxyHandle::bytes,
+        ),
+    ];
+    for (metric, help, count) in toxiproxy {
+        let _ = writeln!(s, "# HELP {metric} {help}\n# TYPE {metric} counter");
+        for (name, e) in map.iter() {
+            let Some(h) = &e.handle else { continue };
+            for d in Direction::BOTH {
+                let _ = writeln!(
+                    s,
+                    "{metric}{{direction=\"{}\",listener=\"{}\",proxy=\"{}\",upstream=\"{}\"}} {}",
+                    d.stream(),
+                    e.listen,
+                    escape(name),
+                    escape(&e.upstream),
+                    count(h, d)
+                );
+            }
+        }
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], s).into_response()
 }
 
@@ -543,6 +596,37 @@ impl ApiServer {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Creates the proxies of a config file and their toxics, in the file's order, through the
+    /// same code as `POST /proxies` and `POST /proxies/{name}/toxics`. Every toxic is checked
+    /// before any proxy starts; an error names the file, the proxy or toxic, and the field.
+    pub async fn load(&self, file: &ConfigFile) -> Result<Vec<ApiProxy>, ConfigError> {
+        for p in &file.proxies {
+            for (j, t) in p.toxics.iter().enumerate() {
+                toxic_from(t)
+                    .map_err(|e| file.error(&format!("{} toxics[{j}]", p.at), e.message))?;
+            }
+        }
+        let mut made = Vec::with_capacity(file.proxies.len());
+        for p in &file.proxies {
+            let view = self
+                .state
+                .create(&p.fields, false)
+                .await
+                .map_err(|e| file.error(&p.at, e.message))?;
+            for (j, t) in p.toxics.iter().enumerate() {
+                self.state
+                    .add_toxic(&view.name, t)
+                    .await
+                    .map_err(|e| file.error(&format!("{} toxics[{j}]", p.at), e.message))?;
+            }
+            let map = self.state.proxies.lock().await;
+            if let Some(e) = map.get(&view.name) {
+                made.push(e.view(&view.name));
+            }
+        }
+        Ok(made)
     }
 
     /// Stops the API and every proxy it made.

@@ -13,12 +13,15 @@
 //! | `limit_data` | `bytes` |
 //!
 //! and ours: `split` (`min`, `max` bytes, `gap_us`), `coalesce` (`window_us`, `max_bytes`).
+//! `docs/api.md` documents every type and attribute, with units, defaults and limits.
 //!
-//! Errors are shown as toxiproxy shows them: `{"error": "...", "status": N}`.
+//! Errors are shown as toxiproxy shows them: `{"error": "...", "status": N}`, a body over
+//! [`MAX_BODY`] included (413, however it was sent: see [`read_body`]).
 
+use std::pin::Pin;
 use std::time::Duration;
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes, HttpBody};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -188,6 +191,12 @@ pub struct ApiProxy {
 /// Largest request body the API reads.
 pub const MAX_BODY: usize = 1 << 20;
 
+/// How much of a body over [`MAX_BODY`] is read and thrown away before the 413 goes out, and
+/// for how long: a client still writing when the server closes would get a reset instead of
+/// the answer.
+const DRAIN_BYTES: usize = 64 << 20;
+const DRAIN_TIME: Duration = Duration::from_secs(2);
+
 /// An API error, shown as toxiproxy shows it.
 #[derive(Debug)]
 pub struct ApiError {
@@ -211,6 +220,13 @@ impl ApiError {
     pub fn no_toxic() -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "toxic not found")
     }
+    /// A request body over [`MAX_BODY`].
+    pub fn too_large() -> ApiError {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body over {MAX_BODY} bytes"),
+        )
+    }
 }
 
 impl From<AttrError> for ApiError {
@@ -228,9 +244,55 @@ impl IntoResponse for ApiError {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
+/// Reads a request body of at most [`MAX_BODY`] bytes, whether its length was given or it came
+/// chunked. A longer one is a 413 in the API's error shape, whatever its size: the rest is read
+/// and dropped (up to 64 MiB or 2 s) so that the client, done writing, reads the answer.
+pub async fn read_body(mut body: Body) -> ApiResult<Bytes> {
+    let mut buf = Vec::new();
+    let mut over = false;
+    let mut drained = 0usize;
+    let deadline = tokio::time::Instant::now() + DRAIN_TIME;
+    loop {
+        let next = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx));
+        let frame = if over {
+            match tokio::time::timeout_at(deadline, next).await {
+                Ok(f) => f,
+                Err(_) => break,
+            }
+        } else {
+            next.await
+        };
+        let data = match frame {
+            None => break,
+            Some(Err(_)) if over => break,
+            Some(Err(e)) => return Err(ApiError::bad(format!("reading the request body: {e}"))),
+            Some(Ok(f)) => match f.into_data() {
+                Ok(d) => d,
+                Err(_) => continue,
+            },
+        };
+        if over {
+            drained += data.len();
+            if drained > DRAIN_BYTES {
+                break;
+            }
+        } else if buf.len() + data.len() > MAX_BODY {
+            over = true;
+            buf = Vec::new();
+        } else {
+            buf.extend_from_slice(&data);
+        }
+    }
+    if over {
+        Err(ApiError::too_large())
+    } else {
+        Ok(Bytes::from(buf))
+    }
+}
+
 pub fn parse_body(body: &Bytes) -> ApiResult<Value> {
     if body.len() > MAX_BODY {
-        return Err(ApiError::bad(format!("request body over {MAX_BODY} bytes")));
+        return Err(ApiError::too_large());
     }
     serde_json::from_slice(body).map_err(|e| ApiError::bad(format!("bad request body: {e}")))
 }

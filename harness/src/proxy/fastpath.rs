@@ -99,14 +99,15 @@ fn splice(from: i32, to: i32, len: usize) -> io::Result<usize> {
 }
 
 /// Moves bytes from `src` to `dst` until end of stream (returning [`Stop::Eof`]; `dst` is not
-/// shut down here) or until `interrupt` completes. `moved` counts the bytes.
+/// shut down here) or until `interrupt` completes. Each counter of `moved` counts the bytes
+/// (what was read is what is written: the pass-through's read and written counts).
 pub async fn relay(
     src: &TcpStream,
     dst: &TcpStream,
     pipe: &mut Option<Pipe>,
     mode: Mode,
     interrupt: impl Future<Output = ()>,
-    moved: &AtomicU64,
+    moved: [&AtomicU64; 2],
 ) -> io::Result<Stop> {
     tokio::pin!(interrupt);
     #[cfg(target_os = "linux")]
@@ -128,7 +129,7 @@ async fn relay_splice(
     dst: &TcpStream,
     pipe: &mut Pipe,
     mut interrupt: std::pin::Pin<&mut impl Future<Output = ()>>,
-    moved: &AtomicU64,
+    moved: [&AtomicU64; 2],
 ) -> io::Result<Stop> {
     use std::os::fd::AsRawFd;
     let (sfd, dfd) = (src.as_raw_fd(), dst.as_raw_fd());
@@ -171,7 +172,9 @@ async fn relay_splice(
                 Err(e) => return Err(e),
             }
         }
-        moved.fetch_add(n as u64, Ordering::Relaxed);
+        moved.iter().for_each(|m| {
+            m.fetch_add(n as u64, Ordering::Relaxed);
+        });
     }
 }
 
@@ -179,7 +182,7 @@ async fn relay_copy(
     src: &TcpStream,
     dst: &TcpStream,
     mut interrupt: std::pin::Pin<&mut impl Future<Output = ()>>,
-    moved: &AtomicU64,
+    moved: [&AtomicU64; 2],
 ) -> io::Result<Stop> {
     let mut buf = vec![0u8; CHUNK];
     loop {
@@ -200,7 +203,9 @@ async fn relay_copy(
             return Ok(Stop::Eof);
         }
         write_all(dst, &buf[..n]).await?;
-        moved.fetch_add(n as u64, Ordering::Relaxed);
+        moved.iter().for_each(|m| {
+            m.fetch_add(n as u64, Ordering::Relaxed);
+        });
     }
 }
 

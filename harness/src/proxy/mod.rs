@@ -30,6 +30,7 @@ pub mod api;
 pub mod api_model;
 pub mod bench;
 pub mod builder;
+pub mod config_file;
 mod conn;
 pub mod fastpath;
 pub mod pipeline;
@@ -132,6 +133,7 @@ impl Proxy {
             fast_mode: config.fast_mode,
             start: Instant::now(),
             bytes: [AtomicU64::new(0), AtomicU64::new(0)],
+            received: [AtomicU64::new(0), AtomicU64::new(0)],
             accepted: AtomicU64::new(0),
             active: AtomicU64::new(0),
             refused: AtomicU64::new(0),
@@ -222,6 +224,11 @@ impl ProxyHandle {
     /// Bytes written so far in a direction.
     pub fn bytes(&self, dir: Direction) -> u64 {
         self.shared.bytes[dir as usize].load(Ordering::Relaxed)
+    }
+
+    /// Bytes read so far in `dir`, across all connections (what came in, before the toxics).
+    pub fn received(&self, dir: Direction) -> u64 {
+        self.shared.received[dir as usize].load(Ordering::Relaxed)
     }
 
     pub fn upstream(&self) -> SocketAddr {

@@ -427,7 +427,11 @@ impl Dir<'_> {
                             eof = true;
                             self.lane.through(Instant::now(), None, true)
                         }
-                        Ok(n) => self.lane.through(Instant::now(), Some(Bytes::copy_from_slice(&buf[..n])), false),
+                        Ok(n) => {
+                            self.conn.shared.received[self.dir as usize]
+                                .fetch_add(n as u64, Ordering::Relaxed);
+                            self.lane.through(Instant::now(), Some(Bytes::copy_from_slice(&buf[..n])), false)
+                        }
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
                         Err(e) => return Err(e),
                     }
@@ -488,7 +492,7 @@ pub(crate) async fn pump(
                 &mut pipe,
                 shared.fast_mode,
                 interrupt,
-                &shared.bytes[dir as usize],
+                [&shared.received[dir as usize], &shared.bytes[dir as usize]],
             )
             .await?;
             if stop == Stop::Interrupted {

@@ -27,6 +27,8 @@ pub(crate) struct Shared {
     pub start: Instant,
     /// Bytes written, per direction (up, down).
     pub bytes: [AtomicU64; 2],
+    /// Bytes read, per direction (up, down): more than written when a toxic drops bytes.
+    pub received: [AtomicU64; 2],
     pub accepted: AtomicU64,
     pub active: AtomicU64,
     pub refused: AtomicU64,

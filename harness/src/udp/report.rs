@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 use comfy_table::{Cell, Color as CellColor};
 
 use super::harness::{UdpCell, UdpReport, UdpWorkload, PROFILES};
-use crate::present::chart::rate_chart;
-use crate::present::table::{html_matrix, md_matrix, terminal_table, MatrixCell};
+use crate::present::chart::{heatmap, HeatCell};
+use crate::present::table::{html_matrix, html_table, md_matrix, terminal_table, MatrixCell};
 use crate::present::{xml_escape, Section};
 
 /// Rows `service/workload` in measured order, each with its cells per profile.
@@ -88,20 +88,26 @@ pub fn boundary_line(report: &UdpReport) -> String {
     )
 }
 
-/// Share of requests not answered `ok`, per profile, one line per row, as an SVG document.
-pub fn chart(report: &UdpReport) -> Result<String, String> {
+/// Share of requests not answered `ok`, per row and profile, as an SVG heatmap.
+pub fn chart(report: &UdpReport) -> String {
     let labels: Vec<&str> = PROFILES.iter().map(|p| p.name).collect();
-    let rows: Vec<(String, Vec<Option<f64>>)> = grid(report)
+    let rows: Vec<(String, Vec<Option<HeatCell>>)> = grid(report)
         .into_iter()
         .map(|(name, cells)| {
             let values = cells
                 .iter()
-                .map(|c| c.map(|c| 1.0 - c.counts.ok as f64 / c.requests.max(1) as f64))
+                .map(|c| {
+                    c.map(|c| HeatCell {
+                        value: 1.0 - c.counts.ok as f64 / c.requests.max(1) as f64,
+                        title: format!("{}: {}", c.id(), cell_text(c)),
+                        href: None,
+                    })
+                })
                 .collect();
             (name, values)
         })
         .collect();
-    rate_chart(
+    heatmap(
         "UDP: requests not answered ok, per chaos profile",
         "not ok / requests",
         &labels,
@@ -164,7 +170,7 @@ pub fn udp_section_with(report: &UdpReport, diffs: &[String]) -> Section {
         }
     }
 
-    let svg = chart(report).unwrap_or_else(|e| format!("<p>chart failed: {}</p>", xml_escape(&e)));
+    let svg = chart(report);
     let mut html = format!(
         "<p>{}</p>\n<p>{}.</p>\n",
         xml_escape(&intro),
@@ -188,6 +194,7 @@ pub fn udp_section_with(report: &UdpReport, diffs: &[String]) -> Section {
                             c.proxy.truncated
                         ),
                         text: cell_text(c),
+                        href: None,
                     })
                 })
                 .collect();
@@ -195,6 +202,21 @@ pub fn udp_section_with(report: &UdpReport, diffs: &[String]) -> Section {
         }),
     ));
     html.push_str(&svg);
+    html.push_str("<h3>Chaos profiles</h3>\n");
+    html.push_str(&html_table(
+        &["profile", "what it does to the datagrams", "toxics"],
+        PROFILES.iter().map(|p| {
+            vec![
+                p.name.to_string(),
+                p.about.to_string(),
+                if p.toxics.is_empty() {
+                    "(none)".to_string()
+                } else {
+                    p.toxics.join(" ")
+                },
+            ]
+        }),
+    ));
     if !diffs.is_empty() {
         html.push_str("<h3>Differences from the expected table</h3><ul>");
         for d in diffs {

@@ -96,3 +96,37 @@ pub fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, Str
         .to_string();
     (status, body)
 }
+
+/// One HTTP request written as `head` then `body` (from another thread, so a server that
+/// answers before the body ends is still read); returns the status and the body.
+pub fn http_raw(addr: SocketAddr, head: String, body: Vec<u8>) -> (u16, String) {
+    let s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut w = s.try_clone().unwrap();
+    let writer = std::thread::spawn(move || {
+        let _ = w.write_all(head.as_bytes());
+        let _ = w.write_all(&body);
+    });
+    let mut resp = Vec::new();
+    let mut s = s;
+    let mut buf = [0u8; 16 << 10];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => resp.extend_from_slice(&buf[..n]),
+            Err(e) => {
+                assert!(!resp.is_empty(), "no answer: {e}");
+                break;
+            }
+        }
+    }
+    let _ = writer.join();
+    let resp = String::from_utf8_lossy(&resp).into_owned();
+    let status: u16 = resp[9..12].parse().unwrap();
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|x| x.1)
+        .unwrap_or("")
+        .to_string();
+    (status, body)
+}

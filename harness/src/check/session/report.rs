@@ -6,7 +6,12 @@ use comfy_table::{Cell, Color};
 use super::{SessionCell, SessionProfile, SessionReport, PROFILE_NAMES};
 use crate::present::junit::{Case, Failure, Suite, Suites};
 use crate::present::table::{html_matrix, md_matrix, terminal_table, MatrixCell};
-use crate::present::{xml_escape, Section};
+use crate::present::{file_href, xml_escape, Section};
+
+/// The id of a failing cell's part of the report page: `fail-connection<N>-<profile>`.
+pub fn fail_anchor(cell: &SessionCell) -> String {
+    format!("fail-connection{}-{}", cell.connection, cell.profile)
+}
 
 fn cell_text(cell: &SessionCell) -> String {
     if cell.counts.passed() {
@@ -177,6 +182,7 @@ pub fn section(report: &SessionReport) -> Section {
                                     .as_ref()
                                     .map_or(String::new(), |f| f.detail.clone()),
                                 text: cell_text(c),
+                                href: c.failure.is_some().then(|| format!("#{}", fail_anchor(c))),
                             })
                         })
                         .collect(),
@@ -208,8 +214,22 @@ pub fn section(report: &SessionReport) -> Section {
                 .as_ref()
                 .map_or(String::new(), |f| f.transcript.join("\n"));
             markdown.push_str(&format!("- {line}\n\n```text\n{transcript}\n```\n"));
+            let case_file = cell
+                .failure
+                .as_ref()
+                .and_then(|f| f.case_file.as_deref())
+                .and_then(|path| {
+                    let href = file_href(std::path::Path::new(path))?;
+                    Some(format!(
+                        "<br>case file: <a href=\"{}\">{}</a>",
+                        xml_escape(&href),
+                        xml_escape(path)
+                    ))
+                })
+                .unwrap_or_default();
             html.push_str(&format!(
-                "<p>{}</p>\n<pre>{}</pre>\n",
+                "<p id=\"{}\">{}{case_file}</p>\n<pre>{}</pre>\n",
+                xml_escape(&fail_anchor(cell)),
                 xml_escape(line),
                 xml_escape(&transcript)
             ));
