@@ -56,7 +56,7 @@ fn size(s: &str) -> Result<u64, String> {
 )]
 pub struct AttackArgs {
     /// The server to attack.
-    #[arg(long, value_name = "ADDR", required_unless_present = "list")]
+    #[arg(long, value_name = "ADDR", required_unless_present = "list", value_parser = super::addr)]
     target: Option<SocketAddr>,
     /// The framing the server speaks: naive, ready, struct, json, framed, upload, or a
     /// framing description (length:u16be, varint, delimiter:\r\n, dns, modbus, mqtt,

@@ -50,7 +50,7 @@ pub struct CheckArgs {
     #[arg(long, value_name = "MASK", requires = "session")]
     pub mask: Vec<String>,
     /// Test the server at ADDR instead of the built-in servers (needs --framing, one value).
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = super::addr)]
     pub target: Option<SocketAddr>,
     /// Judge an external client: a command line (split like a shell would, never run by one)
     /// with {addr} (host:port to connect to) and {cmds} (the commands, one argument each),

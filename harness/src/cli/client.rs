@@ -33,7 +33,7 @@ pub struct ClientArgs {
     #[arg(long)]
     udp: bool,
     /// Server address (host:port).
-    #[arg(long)]
+    #[arg(long, value_parser = super::addr)]
     connect: SocketAddr,
     /// Print `LEN MD5HEX` per reply instead of the reply.
     #[arg(long)]

@@ -69,6 +69,32 @@ enum Command {
     Framings(framings::FramingsArgs),
 }
 
+/// An address as the command line takes it: `IP:PORT`, `HOST:PORT` (resolved once, here; an
+/// IPv4 address preferred, so `localhost` is 127.0.0.1), or a bare port (on 127.0.0.1).
+fn addr(s: &str) -> Result<std::net::SocketAddr, String> {
+    use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
+    if let Ok(a) = s.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    if let Ok(port) = s.parse::<u16>() {
+        return Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
+    }
+    if !s.contains(':') {
+        return Err(format!(
+            "{s:?} has no port: write HOST:PORT (e.g. localhost:7000 or 127.0.0.1:7000)"
+        ));
+    }
+    let all: Vec<SocketAddr> = s
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {s:?}: {e} (write HOST:PORT, e.g. 127.0.0.1:7000)"))?
+        .collect();
+    all.iter()
+        .find(|a| a.is_ipv4())
+        .or(all.first())
+        .copied()
+        .ok_or_else(|| format!("{s:?} resolves to no address"))
+}
+
 /// Writes `value` as pretty JSON (with a final newline) to `path`: every `--json` output.
 fn write_json(path: &std::path::Path, value: &impl serde::Serialize) -> anyhow::Result<()> {
     use anyhow::Context;
@@ -146,6 +172,17 @@ fn describe(e: &anyhow::Error) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn addresses_take_host_names_and_bare_ports() {
+        use std::net::SocketAddr;
+        let local: SocketAddr = "127.0.0.1:7000".parse().unwrap();
+        assert_eq!(super::addr("127.0.0.1:7000"), Ok(local));
+        assert_eq!(super::addr("7000"), Ok(local));
+        assert_eq!(super::addr("localhost:7000"), Ok(local));
+        assert!(super::addr("[::1]:7000").unwrap().is_ipv6());
+        assert!(super::addr("localhost").unwrap_err().contains("no port"));
+    }
+
     #[test]
     fn a_cause_is_said_once() {
         let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");

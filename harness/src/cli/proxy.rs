@@ -18,10 +18,10 @@ use stickler::proxy::{api, FastMode, PieceSchedule, Proxy, ProxyConfig, RecordSi
 #[command(after_help = SYNTAX_HELP)]
 pub struct ProxyArgs {
     /// Address to listen on (e.g. 127.0.0.1:9001).
-    #[arg(long)]
+    #[arg(long, value_parser = super::addr)]
     listen: Option<SocketAddr>,
     /// The server to relay to.
-    #[arg(long)]
+    #[arg(long, value_parser = super::addr)]
     upstream: Option<SocketAddr>,
     /// A toxic, e.g. 'down:split=1..16,gap=1ms' (repeatable; syntax below).
     #[arg(long = "toxic", value_name = "SPEC")]
@@ -53,7 +53,7 @@ pub struct ProxyArgs {
     #[arg(long, value_name = "FRAMING")]
     framing: Option<FramingChoice>,
     /// Serve the toxiproxy HTTP API on this address (e.g. 127.0.0.1:8474).
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = super::addr)]
     api: Option<SocketAddr>,
     /// With --api: start with the proxies of FILE, toxiproxy's -config file (a JSON list of
     /// {name, listen, upstream, enabled}), each with an optional "toxics" list in the API's

@@ -2,7 +2,7 @@
 //! their conversation to a session file.
 
 use std::io::Write;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -19,10 +19,10 @@ use tokio::signal::unix::{signal, SignalKind};
 pub struct RecordArgs {
     /// Address to listen on; a bare port means 127.0.0.1:PORT, port 0 any free port. Printed
     /// first as `listening on ADDR`.
-    #[arg(long, value_name = "ADDR", value_parser = listen_addr, default_value = "127.0.0.1:0")]
+    #[arg(long, value_name = "ADDR", value_parser = super::addr, default_value = "127.0.0.1:0")]
     listen: SocketAddr,
     /// The real server to relay to.
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = super::addr)]
     upstream: SocketAddr,
     /// The session file to write (atomically, when recording ends).
     #[arg(long, value_name = "FILE")]
@@ -42,15 +42,6 @@ pub struct RecordArgs {
     /// goes on and recording stops.
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_BYTES)]
     max_bytes: u64,
-}
-
-/// `ADDR` or a bare port (on 127.0.0.1).
-fn listen_addr(s: &str) -> Result<SocketAddr, String> {
-    if let Ok(port) = s.parse::<u16>() {
-        return Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
-    }
-    s.parse()
-        .map_err(|_| format!("{s:?} is not an address (e.g. 127.0.0.1:7000) or a port"))
 }
 
 pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {

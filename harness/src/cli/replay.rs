@@ -27,7 +27,7 @@ pub struct ReplayArgs {
     pub file: PathBuf,
     /// Replay against the server at ADDR instead of the one the case failed against (a
     /// built-in server, the case's target, or for a session case the recorded server).
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = super::addr)]
     pub target: Option<SocketAddr>,
     /// Service the target runs (default: the case's, `cmd` for the built-in servers).
     #[arg(long, value_enum)]

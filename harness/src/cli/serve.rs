@@ -34,7 +34,7 @@ pub struct ServeArgs {
     #[arg(long, value_enum, default_value_t = UdpService::Cmd)]
     service: UdpService,
     /// Address to listen on (port 0: any free port, printed on the first line).
-    #[arg(long, default_value = "127.0.0.1:0")]
+    #[arg(long, default_value = "127.0.0.1:0", value_parser = super::addr)]
     listen: SocketAddr,
     /// Header of the `framed` framing.
     #[arg(long, value_enum, default_value_t = HeaderKind::Struct)]

@@ -28,10 +28,10 @@ pub const UDP_EXPECTED: &str = include_str!("../../expected/udp.txt");
 #[command(after_help = UDP_SYNTAX_HELP)]
 pub struct UdpProxyArgs {
     /// Address to listen on (e.g. 127.0.0.1:9001; port 0: any, printed on the first line).
-    #[arg(long)]
+    #[arg(long, value_parser = super::addr)]
     listen: SocketAddr,
     /// The UDP server to relay to.
-    #[arg(long)]
+    #[arg(long, value_parser = super::addr)]
     upstream: SocketAddr,
     /// A toxic, e.g. 'both:drop=0.1,burst=3' (repeatable; syntax below).
     #[arg(long = "toxic", value_name = "SPEC")]
