@@ -63,7 +63,7 @@ impl RunConfig {
             }
         }
         if self.timeout != RunConfig::default().timeout {
-            flags += &format!(" --timeout-ms {}", self.timeout.as_millis());
+            flags += &format!(" --timeout {}ms", self.timeout.as_millis());
         }
         flags
     }
@@ -371,7 +371,7 @@ mod tests {
         assert_eq!(
             cfg.repro_flags(&case),
             " --target 127.0.0.1:9000 --framing 'length:u16be,offset=2' --service echo \
-             --timeout-ms 1000"
+             --timeout 1000ms"
         );
     }
 }

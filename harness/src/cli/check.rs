@@ -25,8 +25,8 @@ use stickler::service::Service;
 /// The expected verdicts of the built-in servers, every cell (docs/verdicts.md#expected-tables).
 pub const BUILTIN_EXPECTED: &str = include_str!("../../expected/builtin.txt");
 
-/// Default of `--timeout-ms`.
-pub const DEFAULT_TIMEOUT_MS: u64 = 3000;
+/// Default of `--timeout`.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
 
 #[derive(Debug, Args)]
 #[command(
@@ -79,9 +79,13 @@ pub struct CheckArgs {
     /// Fresh connections per case; each runs the workload once.
     #[arg(long, default_value_t = 2)]
     pub connections: u64,
-    /// Milliseconds one reply may take before the exchange counts as a hang.
-    #[arg(long, value_name = "MS", default_value_t = DEFAULT_TIMEOUT_MS)]
-    pub timeout_ms: u64,
+    /// How long a reply may go without a byte before the exchange counts as a hang (e.g. 3s,
+    /// 500ms).
+    #[arg(long, value_name = "DURATION", value_parser = super::duration, default_value = "3s")]
+    pub timeout: Duration,
+    /// The same in milliseconds (the old spelling).
+    #[arg(long, value_name = "MS", hide = true, conflicts_with = "timeout")]
+    pub timeout_ms: Option<u64>,
     /// Cases measured at once (default 16 for built-in servers, 1 for a target).
     #[arg(long)]
     pub concurrency: Option<usize>,
@@ -110,6 +114,14 @@ pub struct CheckArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+}
+
+impl CheckArgs {
+    /// `--timeout`, or the old `--timeout-ms`.
+    pub fn timeout(&self) -> Duration {
+        self.timeout_ms
+            .map_or(self.timeout, |ms| Duration::from_millis(ms.max(1)))
+    }
 }
 
 /// A setup error (exit 2) unless a connection to `target` opens within 3 s: every case
@@ -164,7 +176,7 @@ pub async fn measure(args: &CheckArgs) -> anyhow::Result<(MatrixReport, Option<E
     let mut run = RunConfig {
         seed: args.seed,
         connections: args.connections.max(1),
-        timeout: Duration::from_millis(args.timeout_ms.max(1)),
+        timeout: args.timeout(),
         service: args.service,
         spec: None,
         target: args.target,
@@ -397,7 +409,8 @@ pub fn main_job() -> anyhow::Result<ExitCode> {
         cases: Vec::new(),
         seed: 1,
         connections: 1,
-        timeout_ms: 3000,
+        timeout: DEFAULT_TIMEOUT,
+        timeout_ms: None,
         concurrency: None,
         cases_dir: None,
         expect: None,

@@ -3,7 +3,6 @@
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::{bail, Context};
 
@@ -78,8 +77,11 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     for m in &args.mask {
         flags.extend(["--mask".to_string(), m.clone()]);
     }
-    if args.timeout_ms != super::check::DEFAULT_TIMEOUT_MS {
-        flags.extend(["--timeout-ms".to_string(), args.timeout_ms.to_string()]);
+    if args.timeout() != super::check::DEFAULT_TIMEOUT {
+        flags.extend([
+            "--timeout".to_string(),
+            format!("{}ms", args.timeout().as_millis()),
+        ]);
     }
     // Failing cells against a server are minimised into case files: into --cases-dir, or
     // beside the report.
@@ -97,7 +99,7 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         flags,
         seed: args.seed,
         runs: args.connections.max(1),
-        idle: Duration::from_millis(args.timeout_ms.max(1)),
+        idle: args.timeout(),
         profiles,
         progress: !args.quiet && std::io::stderr().is_terminal(),
         ..SessionConfig::default()

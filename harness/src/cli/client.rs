@@ -44,9 +44,9 @@ pub struct ClientArgs {
     /// Token the `ready` client sends.
     #[arg(long, default_value = "ready")]
     token: String,
-    /// Seconds allowed per reply.
-    #[arg(long, default_value_t = stickler::peer::client::DEFAULT_TIMEOUT.as_secs_f64())]
-    timeout: f64,
+    /// How long a reply may go without a byte (e.g. 5s, 500ms; a bare number is seconds).
+    #[arg(long, value_name = "DURATION", value_parser = super::seconds_or_duration, default_value = "5s")]
+    timeout: Duration,
     /// Commands to send, one exchange each (files to upload with `--framing upload`).
     #[arg(required = true)]
     commands: Vec<String>,
@@ -70,16 +70,8 @@ fn describe_reads(reads: &[ReadEvent]) -> String {
 }
 
 pub fn run(args: ClientArgs) -> anyhow::Result<ExitCode> {
-    if !(args.timeout > 0.0 && args.timeout.is_finite()) {
-        anyhow::bail!("--timeout must be a positive number of seconds");
-    }
     let Some(choice) = &args.framing else {
-        return super::udp::client(
-            args.connect,
-            &args.commands,
-            args.digest,
-            Duration::from_secs_f64(args.timeout),
-        );
+        return super::udp::client(args.connect, &args.commands, args.digest, args.timeout);
     };
     let framing = match choice {
         FramingChoice::Builtin(f) => *f,
@@ -88,7 +80,7 @@ pub fn run(args: ClientArgs) -> anyhow::Result<ExitCode> {
     let config = ClientConfig::of_choice(choice)
         .header_kind(args.header)
         .token(args.token.clone().into_bytes())
-        .timeout(Duration::from_secs_f64(args.timeout));
+        .timeout(args.timeout);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

@@ -95,6 +95,29 @@ fn addr(s: &str) -> Result<std::net::SocketAddr, String> {
         .ok_or_else(|| format!("{s:?} resolves to no address"))
 }
 
+/// A time as every option takes it: `3s`, `250ms`, `1.5s`, `500us` (a bare number is
+/// milliseconds, as everywhere in stickler); more than zero.
+fn duration(s: &str) -> Result<std::time::Duration, String> {
+    match stickler::units::parse_duration(s)? {
+        d if d.is_zero() => Err(format!("{s:?}: a time must be more than zero")),
+        d => Ok(d),
+    }
+}
+
+/// [`duration`], for an option that used to take seconds: a bare number is still seconds there
+/// (its old meaning), `5s` or `250ms` as everywhere.
+fn seconds_or_duration(s: &str) -> Result<std::time::Duration, String> {
+    match s.trim().parse::<f64>() {
+        Ok(n) if n > 0.0 && n.is_finite() && n <= stickler::units::MAX_DURATION.as_secs_f64() => {
+            Ok(std::time::Duration::from_secs_f64(n))
+        }
+        Ok(_) => Err(format!(
+            "{s:?}: a time must be more than zero and at most an hour"
+        )),
+        Err(_) => duration(s),
+    }
+}
+
 /// Writes `value` as pretty JSON (with a final newline) to `path`: every `--json` output.
 fn write_json(path: &std::path::Path, value: &impl serde::Serialize) -> anyhow::Result<()> {
     use anyhow::Context;
@@ -181,6 +204,24 @@ mod tests {
         assert_eq!(super::addr("localhost:7000"), Ok(local));
         assert!(super::addr("[::1]:7000").unwrap().is_ipv6());
         assert!(super::addr("localhost").unwrap_err().contains("no port"));
+    }
+
+    #[test]
+    fn times_are_written_one_way_and_old_seconds_still_read() {
+        use std::time::Duration;
+        assert_eq!(super::duration("3s"), Ok(Duration::from_secs(3)));
+        assert_eq!(super::duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(super::duration("0s").is_err());
+        // Options that took seconds keep reading a bare number as seconds.
+        assert_eq!(
+            super::seconds_or_duration("0.3"),
+            Ok(Duration::from_millis(300))
+        );
+        assert_eq!(
+            super::seconds_or_duration("500ms"),
+            Ok(Duration::from_millis(500))
+        );
+        assert!(super::seconds_or_duration("-1").is_err());
     }
 
     #[test]

@@ -32,9 +32,12 @@ pub struct ReplayArgs {
     /// Service the target runs (default: the case's, `cmd` for the built-in servers).
     #[arg(long, value_enum)]
     pub service: Option<Service>,
-    /// Milliseconds one reply may take before the exchange counts as a hang.
-    #[arg(long, value_name = "MS", default_value_t = 3000)]
-    pub timeout_ms: u64,
+    /// How long a reply may go without a byte before the exchange counts as a hang (e.g. 3s).
+    #[arg(long, value_name = "DURATION", value_parser = super::duration, default_value = "3s")]
+    pub timeout: Duration,
+    /// The same in milliseconds (the old spelling).
+    #[arg(long, value_name = "MS", hide = true, conflicts_with = "timeout")]
+    pub timeout_ms: Option<u64>,
 }
 
 pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
@@ -60,7 +63,9 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         };
         let cfg = RunConfig {
             seed: file.run_seed,
-            timeout: Duration::from_millis(args.timeout_ms.max(1)),
+            timeout: args
+                .timeout_ms
+                .map_or(args.timeout, |ms| Duration::from_millis(ms.max(1))),
             service: args.service.unwrap_or(file.service),
             spec: file.spec.clone(),
             target: args.target.or(file.target),

@@ -45,9 +45,9 @@ pub struct ServeArgs {
     /// Concurrent connections served; more are closed at once.
     #[arg(long, default_value_t = server::DEFAULT_MAX_CONNECTIONS)]
     max_connections: usize,
-    /// Seconds a connection may stay idle.
-    #[arg(long, default_value_t = server::DEFAULT_IDLE_TIMEOUT.as_secs_f64())]
-    idle_timeout: f64,
+    /// How long a connection may stay idle (e.g. 60s; a bare number is seconds).
+    #[arg(long, value_name = "DURATION", value_parser = super::seconds_or_duration, default_value = "60s")]
+    idle_timeout: Duration,
     /// Directory uploads are stored in (default: a temporary directory removed on exit).
     #[arg(long)]
     storage_dir: Option<PathBuf>,
@@ -72,14 +72,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             args.service
         );
     };
-    if !(args.idle_timeout > 0.0 && args.idle_timeout.is_finite()) {
-        anyhow::bail!("--idle-timeout must be a positive number of seconds");
-    }
     let mut config = ServerConfig::of_choice(framing, service)
         .header_kind(args.header)
         .ready_token(args.token.into_bytes())
         .max_connections(args.max_connections.max(1))
-        .idle_timeout(Duration::from_secs_f64(args.idle_timeout))
+        .idle_timeout(args.idle_timeout)
         .max_frame_length(match framing {
             FramingChoice::Spec(spec) => spec.max(),
             FramingChoice::Builtin(_) => args.max_frame_length,

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use clap::Args;
 use stickler::codec::json::md5_hex;
 use stickler::present::{write_dir, Section};
@@ -48,16 +48,9 @@ pub struct UdpProxyArgs {
     /// Client addresses mapped at once; a new one evicts the least recently active.
     #[arg(long, default_value_t = proxy::DEFAULT_MAX_CLIENTS)]
     max_clients: usize,
-    /// Seconds after which an idle client mapping is closed.
-    #[arg(long, default_value_t = proxy::DEFAULT_IDLE_TIMEOUT.as_secs_f64())]
-    idle_timeout: f64,
-}
-
-fn seconds(flag: &str, s: f64) -> anyhow::Result<Duration> {
-    if !(s > 0.0 && s.is_finite() && s < 1e9) {
-        bail!("{flag} must be a positive number of seconds");
-    }
-    Ok(Duration::from_secs_f64(s))
+    /// How long an idle client mapping lives (e.g. 60s; a bare number is seconds).
+    #[arg(long, value_name = "DURATION", value_parser = super::seconds_or_duration, default_value = "60s")]
+    idle_timeout: Duration,
 }
 
 pub fn run_proxy(args: UdpProxyArgs) -> anyhow::Result<ExitCode> {
@@ -65,7 +58,7 @@ pub fn run_proxy(args: UdpProxyArgs) -> anyhow::Result<ExitCode> {
     config.toxics = args.toxics;
     config.seed = args.seed;
     config.max_clients = args.max_clients.max(1);
-    config.idle_timeout = seconds("--idle-timeout", args.idle_timeout)?;
+    config.idle_timeout = args.idle_timeout;
     if let Some(path) = &args.record {
         config.record = Some(
             DatagramSink::file(path, args.record_bytes)
