@@ -211,3 +211,43 @@ fn a_session_takes_its_framing_from_the_command_line_and_a_wrong_one_is_refused(
         "{stderr}"
     );
 }
+
+#[test]
+fn check_takes_the_targets_header_and_token() {
+    let mut c = stickler();
+    c.args(["serve", "--framing", "framed", "--header", "json"]);
+    let (_json, addr) = spawn_listening(c);
+    let addr = addr.to_string();
+    let base = ["check", "--quiet", "--target", &addr, "--framing", "framed"];
+    let (code, stdout, stderr) =
+        run(&[&base[..], &["--header", "json", "--cases", "*/none/small"]].concat());
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    // Spoken with the default struct header, the same server fails, and the repro says so.
+    let (code, stdout, _) = run(&[
+        &base[..],
+        &["--cases", "*/none/small", "--timeout", "500ms"],
+    ]
+    .concat());
+    assert_eq!(code, 1, "{stdout}");
+
+    let mut c = stickler();
+    c.args(["serve", "--framing", "ready", "--token", "go"]);
+    let (_ready, addr) = spawn_listening(c);
+    let addr = addr.to_string();
+    let (code, stdout, stderr) = run(&[
+        "check",
+        "--quiet",
+        "--target",
+        &addr,
+        "--framing",
+        "ready",
+        "--token",
+        "go",
+        "--cases",
+        "*/none/small",
+    ]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    // Without --target the options have nothing to apply to.
+    let (code, _, stderr) = run(&["check", "--quiet", "--token", "go"]);
+    assert_eq!(code, 2, "{stderr}");
+}

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::chaos::Direction;
+use crate::codec::framed::HeaderKind;
 use crate::codec::spec::FrameSpec;
 use crate::proxy::record::{PieceSchedule, SchedPiece};
 use crate::proxy::PieceEvent;
@@ -50,6 +51,12 @@ pub struct CaseFile {
     /// The service that server runs.
     #[serde(default, skip_serializing_if = "is_cmd")]
     pub service: Service,
+    /// The header of its `framed` requests and replies, when not `struct`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header: Option<HeaderKind>,
+    /// The token its `ready` clients send, when not `ready`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
 }
 
 fn is_cmd(s: &Service) -> bool {
@@ -285,5 +292,8 @@ pub async fn minimise(
         target: cfg.target,
         spec: cfg.spec.clone(),
         service: cfg.service,
+        header: (cfg.header != HeaderKind::Struct).then_some(cfg.header),
+        token: (cfg.token != crate::codec::ready::DEFAULT_TOKEN)
+            .then(|| String::from_utf8_lossy(&cfg.token).into_owned()),
     }
 }

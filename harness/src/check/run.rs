@@ -4,6 +4,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use bytes::Bytes;
+
+use crate::codec::framed::HeaderKind;
+use crate::codec::ready::DEFAULT_TOKEN;
 use crate::codec::spec::{FrameSpec, FramingChoice};
 use crate::codec::Framing;
 use crate::peer::client::{Client, ClientConfig, ClientError, Reply};
@@ -32,6 +36,10 @@ pub struct RunConfig {
     pub spec: Option<FrameSpec>,
     /// The server checked when it is not a built-in one: repro commands name it.
     pub target: Option<SocketAddr>,
+    /// Header of `framed` requests and replies (default `struct`).
+    pub header: HeaderKind,
+    /// Token the `ready` client sends (default `ready`).
+    pub token: Bytes,
 }
 
 impl Default for RunConfig {
@@ -43,6 +51,8 @@ impl Default for RunConfig {
             service: Service::Cmd,
             spec: None,
             target: None,
+            header: HeaderKind::Struct,
+            token: Bytes::from_static(DEFAULT_TOKEN),
         }
     }
 }
@@ -60,6 +70,13 @@ impl RunConfig {
             flags += &format!(" --target {target} --framing '{framing}'");
             if self.service != Service::Cmd {
                 flags += &format!(" --service {}", self.service.name());
+            }
+            if self.header != HeaderKind::Struct {
+                flags += " --header json";
+            }
+            if self.token != DEFAULT_TOKEN {
+                let token = String::from_utf8_lossy(&self.token).into_owned();
+                flags += &format!(" --token {}", shell_words::quote(&token));
             }
         }
         if self.timeout != RunConfig::default().timeout {
@@ -292,7 +309,10 @@ impl Tutorial {
             None => ClientConfig::new(case.framing),
         };
         Ok(Tutorial {
-            client: client.timeout(cfg.timeout),
+            client: client
+                .timeout(cfg.timeout)
+                .header_kind(cfg.header)
+                .token(cfg.token.clone()),
             service: cfg.service,
             steps,
             last: Vec::new(),

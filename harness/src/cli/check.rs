@@ -17,6 +17,7 @@ use stickler::check::minimise::{Budget, CaseFile};
 use stickler::check::report;
 use stickler::check::run::RunConfig;
 use stickler::check::MatrixReport;
+use stickler::codec::framed::HeaderKind;
 use stickler::codec::spec::FramingChoice;
 use stickler::codec::Framing;
 use stickler::peer::pool::Pool;
@@ -70,6 +71,12 @@ pub struct CheckArgs {
     /// Service the target runs (requests and expected replies follow it).
     #[arg(long, value_enum, default_value = "cmd")]
     pub service: Service,
+    /// Header of the target's `framed` requests and replies (with --target).
+    #[arg(long, value_enum, default_value_t = HeaderKind::Struct, requires = "target")]
+    pub header: HeaderKind,
+    /// Token the target's `ready` server waits for (with --target).
+    #[arg(long, default_value = "ready", requires = "target")]
+    pub token: String,
     /// Only cases whose ID matches a glob (repeatable), e.g. 'struct/*/large'.
     #[arg(long = "cases", value_name = "GLOB")]
     pub cases: Vec<String>,
@@ -180,6 +187,8 @@ pub async fn measure(args: &CheckArgs) -> anyhow::Result<(MatrixReport, Option<E
         service: args.service,
         spec: None,
         target: args.target,
+        header: args.header,
+        token: args.token.clone().into_bytes().into(),
     };
     let minimise = args.cases_dir.clone().map(|dir| MinimiseTo {
         dir,
@@ -406,6 +415,8 @@ pub fn main_job() -> anyhow::Result<ExitCode> {
         client_output: ClientOutput::Raw,
         framing: Vec::new(),
         service: Service::Cmd,
+        header: HeaderKind::Struct,
+        token: "ready".into(),
         cases: Vec::new(),
         seed: 1,
         connections: 1,

@@ -14,6 +14,7 @@ use stickler::check::run::RunConfig;
 use stickler::check::session::case::{replay_case, SessionCase};
 use stickler::check::session::client_case::{replay_client_case, ClientCase};
 use stickler::check::verdict::Verdict;
+use stickler::codec::framed::HeaderKind;
 use stickler::peer::pool::Pool;
 use stickler::service::Service;
 
@@ -32,6 +33,12 @@ pub struct ReplayArgs {
     /// Service the target runs (default: the case's, `cmd` for the built-in servers).
     #[arg(long, value_enum)]
     pub service: Option<Service>,
+    /// Header of the target's `framed` requests and replies (default: the case's, `struct`).
+    #[arg(long, value_enum)]
+    pub header: Option<HeaderKind>,
+    /// Token the target's `ready` server waits for (default: the case's, `ready`).
+    #[arg(long)]
+    pub token: Option<String>,
     /// How long a reply may go without a byte before the exchange counts as a hang (e.g. 3s).
     #[arg(long, value_name = "DURATION", value_parser = super::duration, default_value = "3s")]
     pub timeout: Duration,
@@ -69,6 +76,12 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
             service: args.service.unwrap_or(file.service),
             spec: file.spec.clone(),
             target: args.target.or(file.target),
+            header: args.header.or(file.header).unwrap_or_default(),
+            token: args
+                .token
+                .clone()
+                .or_else(|| file.token.clone())
+                .map_or_else(|| RunConfig::default().token, |t| t.into_bytes().into()),
             ..RunConfig::default()
         };
         let result = replay_once(&file.case, upstream, &cfg, file.case_seed, &file.schedule).await;
