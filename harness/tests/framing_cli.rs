@@ -163,6 +163,36 @@ fn check_target_passes_a_robust_server_and_catches_a_one_recv_one_message_one() 
     let (code, stdout, stderr) = run(&["replay", case.to_str().unwrap(), "--timeout-ms", "1000"]);
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.contains("reproduced"), "{stdout}");
+
+    // Without a case file, the repro printed under the table is a whole `check` command: pasted
+    // as is, it runs the same case against the same server, and it fails again.
+    let (code, stdout, _) = run(&[
+        "check",
+        "--quiet",
+        "--target",
+        &addr.to_string(),
+        "--framing",
+        "length:u16be",
+        "--cases",
+        "*/split-up/small",
+        "--timeout",
+        "1s",
+    ]);
+    assert_eq!(code, 1, "{stdout}");
+    let repro = stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("repro: "))
+        .unwrap_or_else(|| panic!("no repro line: {stdout}"));
+    let words = shell_words::split(repro).unwrap();
+    assert_eq!(words[0], "stickler", "{repro}");
+    let words: Vec<&str> = words[1..].iter().map(String::as_str).collect();
+    assert!(
+        words.contains(&"--target") && words.contains(&"--timeout"),
+        "{repro}"
+    );
+    let (code, again, _) = run(&[&words[..], &["--quiet"]].concat());
+    assert_eq!(code, 1, "{repro}: {again}");
+    assert!(again.contains("FAIL framed/split-up/small"), "{again}");
 }
 
 #[test]
