@@ -27,20 +27,25 @@ use stickler::session::{Connection, Side, Turn};
 use stickler::udp::harness::{run_udp_matrix, UdpMatrixConfig};
 use stickler::udp::UdpService;
 
-/// A few built-in cases, some failing (struct/split-up/small: the server reads `ech`), the
-/// failing ones minimised into `cases_dir`.
+/// A few built-in cases, some failing (struct/split-up/small: the server reads `ech`;
+/// naive/split-down/small: the client takes a cut read for the reply), the failing ones
+/// minimised into `cases_dir`.
 async fn measure(cases_dir: &Path) -> MatrixReport {
-    let framings = [Framing::Struct, Framing::Framed];
+    let framings = [Framing::Naive, Framing::Struct, Framing::Framed];
     let picked = select(
         cases(&framings),
         &[
-            "*/none/small".into(),
-            "*/split-up/small".into(),
-            "*/coalesce-down/pipelined".into(),
+            "struct/none/small".into(),
+            "framed/none/small".into(),
+            "struct/split-up/small".into(),
+            "framed/split-up/small".into(),
+            "struct/coalesce-down/pipelined".into(),
+            "framed/coalesce-down/pipelined".into(),
+            "naive/split-down/small".into(),
         ],
     )
     .unwrap();
-    assert_eq!(picked.len(), 6);
+    assert_eq!(picked.len(), 7);
     let servers = Pool::start(&framings, Service::Cmd).await.unwrap();
     let config = MatrixConfig {
         run: RunConfig {
@@ -212,12 +217,44 @@ async fn the_matrix_report_parses_links_and_says_what_was_expected() {
         "no case file linked: {links:?}"
     );
     // Two heatmaps (the matrix, UDP), each with a number in every cell.
-    let charts = svgs(&std::fs::read_to_string(dir.join("index.html")).unwrap())
+    let all = svgs(&std::fs::read_to_string(dir.join("index.html")).unwrap())
         .into_iter()
         .map(str::to_string)
         .collect::<Vec<_>>();
+    let charts: Vec<&String> = all
+        .iter()
+        .filter(|s| s.contains("class=\"heatmap\""))
+        .collect();
     assert_eq!(charts.len(), 2);
     assert!(charts[0].contains("failure rate per chaos profile") && charts[0].contains("100%"));
+    // A ladder (already parsed as XML above) in the part of each failing built-in case, with
+    // rows; the naive client's cut read is highlighted.
+    let ladders: Vec<&String> = all
+        .iter()
+        .filter(|s| s.contains("class=\"ladder\""))
+        .collect();
+    assert_eq!(ladders.len(), failing.len(), "one ladder per failing case");
+    for l in &ladders {
+        let xml = roxmltree::Document::parse(l).unwrap();
+        assert!(
+            xml.descendants()
+                .any(|n| matches!(n.attribute("class"), Some("up" | "down" | "request"))),
+            "a ladder without writes: {l}"
+        );
+    }
+    let naive = ladders
+        .iter()
+        .find(|l| l.contains("naive/split-down/small"))
+        .expect("a ladder for naive/split-down/small");
+    let xml = roxmltree::Document::parse(naive).unwrap();
+    assert!(
+        xml.descendants()
+            .any(|n| n.attribute("class") == Some("crossing")),
+        "no highlighted read in {naive}"
+    );
+    assert!(xml
+        .descendants()
+        .any(|n| n.attribute("class") == Some("read")));
 
     // An expected table that says one failing cell passes: the page names it.
     let mut wrong = table.clone();

@@ -279,6 +279,7 @@ pub async fn run_client_case(
         transcript: f.transcript,
         minimised: None,
         repro: None,
+        ladder: None,
         repro_command: format!(
             "stickler check --framing {} --client {:?} --cases '{case}' --seed {}",
             case.framing,

@@ -63,6 +63,11 @@ pub struct Failure {
     /// The case file written for it, if any.
     pub repro: Option<String>,
     pub repro_command: String,
+    /// What the failure's ladder diagram draws: the failing connection's requests and pieces
+    /// (bounded) and the client's reads of the failing exchange, on the proxy's clock, with
+    /// where each expected reply ends in the down stream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ladder: Option<crate::present::ladder::Ladder>,
 }
 
 impl Failure {

@@ -13,6 +13,7 @@ use super::{CellResult, MatrixReport};
 use crate::codec::Framing;
 use crate::present::chart::{heatmap, HeatCell};
 use crate::present::junit::{self, Failure, Suites};
+use crate::present::ladder::ladder;
 use crate::present::table::{
     html_matrix, html_table, md_matrix, md_table, terminal_table, MatrixCell,
 };
@@ -362,6 +363,12 @@ pub fn section(report: &MatrixReport) -> Section {
                     let _ = writeln!(md, "- minimised: {m}");
                 }
                 let _ = writeln!(md, "- repro: `{}`", f.repro_command);
+                if f.ladder.is_some() {
+                    let _ = writeln!(
+                        md,
+                        "- ladder diagram (writes, reads and reply boundaries): see index.html"
+                    );
+                }
                 if !f.transcript.is_empty() {
                     let _ = writeln!(
                         md,
@@ -447,6 +454,18 @@ pub fn section(report: &MatrixReport) -> Section {
                         html,
                         "<li>transcript:<pre>{}</pre></li>",
                         xml_escape(&f.transcript.join("\n"))
+                    );
+                }
+                if let Some(l) = &f.ladder {
+                    let caption = format!(
+                        "{}: connection {}, exchange {}",
+                        c.case, f.connection, f.exchange
+                    );
+                    let _ = write!(
+                        html,
+                        "<li>ladder (what each side wrote and read; the first read crossing or \
+                         cutting a reply is red):<br>{}</li>",
+                        ladder(&caption, l)
                     );
                 }
             }

@@ -2,7 +2,7 @@
 //! through the cell's proxy, and every exchange is classified from what the client observed.
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
@@ -10,7 +10,8 @@ use crate::codec::framed::HeaderKind;
 use crate::codec::ready::DEFAULT_TOKEN;
 use crate::codec::spec::{FrameSpec, FramingChoice};
 use crate::codec::Framing;
-use crate::peer::client::{Client, ClientConfig, ClientError, Reply};
+use crate::peer::client::{Client, ClientConfig, ClientError, ReadEvent, Reply};
+use crate::present::ladder::{Item, Kind, Ladder};
 use crate::proxy::PieceEvent;
 use crate::service::Service;
 
@@ -94,6 +95,12 @@ pub struct ExchangeOutcome {
     pub expected_len: usize,
     pub observed: String,
     pub reads: Vec<usize>,
+    /// The reads again, each with its time: microseconds since the connection started.
+    pub reads_at: Vec<(u64, usize)>,
+    /// When the request was written, in microseconds since the connection started.
+    pub sent_us: Option<u64>,
+    /// Offset in the down stream of this exchange's first read (bytes the client read before).
+    pub down_from: u64,
 }
 
 /// A shortened, printable view of bytes, with their count: `N bytes: "…"`.
@@ -118,7 +125,7 @@ fn outcome(
                 declared_len: r.declared_len,
             },
             show(&r.body),
-            r.reads.iter().map(|e| e.len).collect(),
+            reads_at(&r.reads),
         ),
         Err(e) => {
             let obs = match e {
@@ -130,7 +137,7 @@ fn outcome(
             (
                 obs,
                 format!("{e} (received {})", show(e.received())),
-                e.reads().iter().map(|r| r.len).collect(),
+                reads_at(e.reads()),
             )
         }
     };
@@ -139,8 +146,20 @@ fn outcome(
         request,
         expected_len: expected.len(),
         observed,
-        reads,
+        reads: reads.iter().map(|r| r.1).collect(),
+        reads_at: reads,
+        sent_us: None,
+        down_from: 0,
     }
+}
+
+/// Reads with their times in microseconds (since the exchange started, until
+/// [`run_connection`] places them on the connection's clock).
+fn reads_at(reads: &[ReadEvent]) -> Vec<(u64, usize)> {
+    reads
+        .iter()
+        .map(|r| (r.at.as_micros() as u64, r.len))
+        .collect()
 }
 
 /// An upload is ok when the status says so and carries our md5.
@@ -162,6 +181,9 @@ fn upload_outcome(
                 expected_len: data.len(),
                 observed: show(&r.body),
                 reads: r.reads.iter().map(|e| e.len).collect(),
+                reads_at: reads_at(&r.reads),
+                sent_us: None,
+                down_from: 0,
             }
         }
         Err(_) => outcome(&[], &[], request, result),
@@ -177,8 +199,19 @@ pub async fn run_connection(
     steps: &[Step],
 ) -> Vec<ExchangeOutcome> {
     let stream = expected_stream(steps, service);
-    let mut out = Vec::new();
+    let mut out: Vec<ExchangeOutcome> = Vec::new();
     let framing = config.framing;
+    let t0 = Instant::now();
+    let since = move |t: Instant| t.duration_since(t0).as_micros() as u64;
+    // Places an outcome on the connection's clock: sent at `sent`, its reads timed from `from`.
+    let place = |mut o: ExchangeOutcome, sent: Instant, from: Instant, down_from: u64| {
+        o.sent_us = Some(since(sent));
+        o.down_from = down_from;
+        let base = since(from);
+        o.reads_at.iter_mut().for_each(|r| r.0 += base);
+        o
+    };
+    let mut down = 0u64;
     let mut client = match Client::connect(addr, config).await {
         Ok(c) => c,
         Err(e) => {
@@ -187,30 +220,39 @@ pub async fn run_connection(
         }
     };
     'steps: for step in steps {
+        let sent = Instant::now();
         let results: Vec<ExchangeOutcome> = match step {
             Step::Lockstep(req) => {
                 let r = client.exchange(req).await;
-                vec![outcome(&service.reply(req), &stream, step.describe(), &r)]
+                let o = outcome(&service.reply(req), &stream, step.describe(), &r);
+                vec![place(o, sent, sent, down)]
             }
             Step::Upload { name, data } => {
                 let r = client.upload(name, data).await;
-                vec![upload_outcome(data, step.describe(), &r)]
+                vec![place(
+                    upload_outcome(data, step.describe(), &r),
+                    sent,
+                    sent,
+                    down,
+                )]
             }
             Step::Pipelined(reqs) => {
-                let sent = if framing == Framing::Framed {
-                    let mut sent = Ok(());
+                let written = if framing == Framing::Framed {
+                    let mut written = Ok(());
                     for r in reqs {
-                        sent = sent.and(client.send(r).await);
+                        written = written.and(client.send(r).await);
                     }
-                    sent
+                    written
                 } else {
                     client.send(&reqs.concat()).await
                 };
-                if let Err(e) = sent {
+                if let Err(e) = written {
                     vec![outcome(b"", b"", step.describe(), &Err(e))]
                 } else {
                     let mut v = Vec::new();
+                    let mut at = down;
                     for req in reqs {
+                        let from = Instant::now();
                         let r = client.receive().await;
                         let o = outcome(
                             &service.reply(req),
@@ -218,6 +260,8 @@ pub async fn run_connection(
                             String::from_utf8_lossy(req).into(),
                             &r,
                         );
+                        let o = place(o, sent, from, at);
+                        at += o.reads.iter().sum::<usize>() as u64;
                         let dead = is_dead(o.verdict);
                         v.push(o);
                         if dead {
@@ -230,6 +274,7 @@ pub async fn run_connection(
         };
         for o in results {
             let dead = is_dead(o.verdict);
+            down += o.reads.iter().sum::<usize>() as u64;
             out.push(o);
             if dead {
                 break 'steps;
@@ -275,6 +320,175 @@ pub fn transcript_lines(events: &[PieceEvent], conn: u64, max: usize) -> Vec<Str
     lines
 }
 
+/// Pieces of the failing connection kept for its ladder, at most.
+const LADDER_PIECES: usize = 60;
+/// Reads of the failing exchange kept for its ladder: the first ones and the last ones.
+const LADDER_READS: (usize, usize) = (24, 16);
+
+/// Where each of `bodies` ends in `stream`, found in order (each after the previous one's
+/// end); stops at the first one not found. Framing headers come before a body, so a body's end
+/// is its message's end.
+fn ends_in(stream: &[u8], bodies: impl IntoIterator<Item = Vec<u8>>) -> Vec<u64> {
+    let mut ends = Vec::new();
+    let mut pos = 0;
+    for body in bodies {
+        if body.is_empty() {
+            continue;
+        }
+        let Some(i) = stream[pos..]
+            .windows(body.len())
+            .position(|w| w == body.as_slice())
+        else {
+            break;
+        };
+        pos += i + body.len();
+        ends.push(pos as u64);
+    }
+    ends
+}
+
+/// The bytes of one direction of connection `conn`, from its recorded pieces (empty when a
+/// piece has no bytes).
+fn stream_of(events: &[&PieceEvent], dir: crate::chaos::Direction) -> Vec<u8> {
+    let mut pieces: Vec<&&PieceEvent> = events.iter().filter(|e| e.dir == dir).collect();
+    pieces.sort_by_key(|e| e.offset);
+    let mut out = Vec::new();
+    for p in pieces {
+        match p.bytes() {
+            Some(b) if p.offset as usize == out.len() => out.extend(b),
+            _ => return Vec::new(),
+        }
+    }
+    out
+}
+
+/// The ladder of connection `conn`'s first failure (exchange `index` of `outcomes`): the
+/// client's requests (their ranges found in the up stream), the proxy's pieces (a bounded
+/// window around the failing reads) and the failing exchange's reads, all on the proxy's clock
+/// (the client's clock is aligned on its first request reaching the proxy), and where each
+/// expected reply ends in the down stream.
+pub fn ladder_of(
+    events: &[PieceEvent],
+    conn: u64,
+    outcomes: &[ExchangeOutcome],
+    index: usize,
+    steps: &[Step],
+    service: Service,
+) -> Ladder {
+    use crate::chaos::Direction;
+    let mut pieces: Vec<&PieceEvent> = events.iter().filter(|e| e.conn == conn).collect();
+    pieces.sort_by_key(|e| e.t_us);
+    let up = stream_of(&pieces, Direction::Up);
+    let down = stream_of(&pieces, Direction::Down);
+    let requests: Vec<Vec<u8>> = steps
+        .iter()
+        .flat_map(|s| match s {
+            Step::Lockstep(r) => vec![r.clone()],
+            Step::Pipelined(rs) => rs.clone(),
+            Step::Upload { data, .. } => vec![data.clone()],
+        })
+        .collect();
+    let replies = steps.iter().flat_map(|s| match s {
+        Step::Lockstep(r) => vec![service.reply(r)],
+        Step::Pipelined(rs) => rs.iter().map(|r| service.reply(r)).collect(),
+        Step::Upload { .. } => Vec::new(),
+    });
+    let request_ends = ends_in(&up, requests);
+    let boundaries = ends_in(&down, replies);
+    // The client's clock on the proxy's: its first request reaches the proxy as the first up
+    // piece is written.
+    let first_up = pieces
+        .iter()
+        .find(|e| e.dir == Direction::Up)
+        .map(|e| e.t_us);
+    let first_sent = outcomes.iter().find_map(|o| o.sent_us);
+    let shift = match (first_up, first_sent) {
+        (Some(u), Some(s)) => u as i64 - s as i64,
+        _ => 0,
+    };
+    let on_proxy = |t: u64| (t as i64 + shift).max(0) as u64;
+    // When the piece holding byte `at` of `dir` was written.
+    let written = |dir: Direction, at: u64| {
+        pieces
+            .iter()
+            .find(|e| e.dir == dir && e.offset <= at && at < e.offset + e.len as u64)
+            .map(|e| e.t_us)
+    };
+    let mut items = Vec::new();
+    let mut from = 0u64;
+    for (i, o) in outcomes.iter().enumerate() {
+        let Some(sent) = o.sent_us else { continue };
+        let end = request_ends.get(i).copied().unwrap_or(from);
+        let mut t = on_proxy(sent);
+        if let Some(w) = written(Direction::Up, from) {
+            t = t.min(w);
+        }
+        items.push(Item {
+            kind: Kind::Request,
+            t_us: t,
+            offset: from,
+            len: (end - from) as usize,
+            note: format!("{:?}", o.request),
+        });
+        from = end;
+    }
+    let mut omitted = 0;
+    let mut focus = None;
+    if let Some(o) = outcomes.get(index) {
+        let mut at = o.down_from;
+        let (head, tail) = LADDER_READS;
+        let n = o.reads_at.len();
+        for (k, &(t, len)) in o.reads_at.iter().enumerate() {
+            let mut t = on_proxy(t);
+            if len > 0 {
+                if let Some(w) = written(Direction::Down, at + len as u64 - 1) {
+                    t = t.max(w);
+                }
+            }
+            if k < head || k + tail >= n {
+                focus.get_or_insert(t);
+                items.push(Item {
+                    kind: Kind::Read,
+                    t_us: t,
+                    offset: at,
+                    len,
+                    note: String::new(),
+                });
+            } else {
+                omitted += 1;
+            }
+            at += len as u64;
+        }
+        if focus.is_none() {
+            focus = o.sent_us.map(on_proxy);
+        }
+    }
+    // A window of pieces around the failing exchange's first read.
+    let focus = focus.unwrap_or(u64::MAX);
+    let before = pieces.iter().filter(|e| e.t_us <= focus).count();
+    let start = before
+        .saturating_sub(LADDER_PIECES * 2 / 3)
+        .min(pieces.len().saturating_sub(LADDER_PIECES));
+    let end = (start + LADDER_PIECES).min(pieces.len());
+    omitted += pieces.len() - (end - start);
+    items.extend(pieces[start..end].iter().map(|e| Item {
+        kind: if e.dir == Direction::Up {
+            Kind::Up
+        } else {
+            Kind::Down
+        },
+        t_us: e.t_us,
+        offset: e.offset,
+        len: e.len,
+        note: e.toxic.clone(),
+    }));
+    Ladder {
+        items,
+        boundaries,
+        omitted,
+    }
+}
+
 /// A measured case, with what is needed to explain and minimise its first failure.
 pub struct CaseRun {
     pub result: CellResult,
@@ -291,6 +505,8 @@ pub struct Tutorial {
     pub steps: Vec<Step>,
     /// Every exchange of the last run, for a replay's report.
     pub last: Vec<ExchangeOutcome>,
+    /// Every exchange of the first run that failed, with that run's index (for the ladder).
+    pub first_failed: Option<(usize, Vec<ExchangeOutcome>)>,
 }
 
 impl Tutorial {
@@ -316,6 +532,7 @@ impl Tutorial {
             service: cfg.service,
             steps,
             last: Vec::new(),
+            first_failed: None,
         })
     }
 }
@@ -323,10 +540,13 @@ impl Tutorial {
 impl Player for Tutorial {
     type Detail = ExchangeOutcome;
 
-    async fn play(&mut self, cell: &Cell, _run: usize) -> std::io::Result<Judged<ExchangeOutcome>> {
+    async fn play(&mut self, cell: &Cell, run: usize) -> std::io::Result<Judged<ExchangeOutcome>> {
         let outcomes =
             run_connection(cell.addr(), self.client.clone(), self.service, &self.steps).await;
         self.last = outcomes.clone();
+        if self.first_failed.is_none() && outcomes.iter().any(|o| o.verdict != Verdict::Ok) {
+            self.first_failed = Some((run, outcomes.clone()));
+        }
         Ok(Judged::from_items(
             outcomes.into_iter().map(|o| (o.verdict, o)),
         ))
@@ -344,6 +564,19 @@ pub async fn run_case(
     let shaping = Shaping::profile(case.profile)?;
     let runs = cfg.connections as usize;
     let m = measure(upstream, seed, shaping, runs, &mut player, &|| {}).await?;
+    let ladder = m.failure.as_ref().and_then(|f| {
+        let (run, outcomes) = player.first_failed.as_ref()?;
+        (*run as u64 == f.run).then(|| {
+            ladder_of(
+                &m.events,
+                f.run,
+                outcomes,
+                f.index,
+                &player.steps,
+                player.service,
+            )
+        })
+    });
     let failure = m.failure.map(|f| Failure {
         connection: f.run,
         exchange: f.index,
@@ -355,6 +588,7 @@ pub async fn run_case(
         transcript: f.transcript,
         minimised: None,
         repro: None,
+        ladder,
         repro_command: format!(
             "stickler check{} --cases '{case}' --seed {}",
             cfg.repro_flags(&case),

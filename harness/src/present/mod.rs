@@ -12,6 +12,7 @@ pub mod chart;
 pub mod escape;
 pub mod expect;
 pub mod junit;
+pub mod ladder;
 pub mod page;
 pub mod progress;
 pub mod table;
