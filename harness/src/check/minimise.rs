@@ -98,19 +98,27 @@ impl CaseFile {
 
     /// Writes the file as `DIR/<framing>_<profile>_<workload>.json` and returns its path.
     pub fn save(&self, dir: &Path) -> std::io::Result<PathBuf> {
-        std::fs::create_dir_all(dir)?;
-        let path = dir.join(format!("{}.json", self.case.to_string().replace('/', "_")));
-        let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
-        std::fs::write(&path, text + "\n")?;
-        Ok(path)
+        let name = format!("{}.json", self.case.to_string().replace('/', "_"));
+        write_case_file(dir, &name, self)
     }
 
     pub fn describe(&self) -> String {
-        format!(
-            "{} piece(s) reproduce {} (from {} recorded)",
-            self.pieces_after, self.verdict, self.pieces_before
-        )
+        describe_shrink(self.pieces_after, self.verdict, self.pieces_before)
     }
+}
+
+/// Writes a case file of any kind as pretty JSON, `DIR/NAME`, and returns its path.
+pub fn write_case_file(dir: &Path, name: &str, case: &impl Serialize) -> std::io::Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join(name);
+    let text = serde_json::to_string_pretty(case).map_err(std::io::Error::other)?;
+    std::fs::write(&path, text + "\n")?;
+    Ok(path)
+}
+
+/// How far a case of any kind was shrunk, in one line.
+pub fn describe_shrink(after: usize, verdict: Verdict, before: usize) -> String {
+    format!("{after} piece(s) reproduce {verdict} (from {before} recorded)")
 }
 
 /// Limits on the search.
@@ -127,10 +135,6 @@ impl Default for Budget {
             time: Duration::from_secs(20),
         }
     }
-}
-
-fn piece_count(s: &PieceSchedule) -> usize {
-    s.streams.iter().map(|st| st.pieces.len()).sum()
 }
 
 /// Replays `schedule` on one fresh connection of `case`'s workload; the first verdict that is
@@ -266,7 +270,7 @@ pub async fn minimise(
     budget: Budget,
 ) -> CaseFile {
     let original = schedule_of(events, conn);
-    let before = piece_count(&original);
+    let before = original.piece_count();
     let best = match Tutorial::for_case(&case, cfg, case_seed) {
         Ok(mut player) => {
             let replay = Replay {
@@ -287,7 +291,7 @@ pub async fn minimise(
         connection: conn,
         verdict: want,
         pieces_before: before,
-        pieces_after: piece_count(&best),
+        pieces_after: best.piece_count(),
         schedule: best,
         target: cfg.target,
         spec: cfg.spec.clone(),

@@ -116,6 +116,11 @@ pub struct PieceSchedule {
 }
 
 impl PieceSchedule {
+    /// Pieces in all, every connection and direction.
+    pub fn piece_count(&self) -> usize {
+        self.streams.iter().map(|st| st.pieces.len()).sum()
+    }
+
     /// The pieces written, in order, per connection and direction. Events need not be sorted.
     pub fn from_events(events: &[PieceEvent]) -> PieceSchedule {
         let mut by: BTreeMap<(u64, Direction), Vec<&PieceEvent>> = BTreeMap::new();

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::super::engine::{replay, Judged, Replay};
-use super::super::minimise::{read_case_file, schedule_of, shrink, Budget};
+use super::super::minimise::{
+    describe_shrink, read_case_file, schedule_of, shrink, write_case_file, Budget,
+};
 use super::super::verdict::Verdict;
 use super::{turn_index, Reference, ServerPlayer, SessionFailure};
 use crate::codec::spec::FrameSpec;
@@ -117,18 +119,12 @@ impl SessionCase {
 
     /// Writes the file as `DIR/session-<connection>_<profile>.json` and returns its path.
     pub fn save(&self, dir: &Path) -> std::io::Result<PathBuf> {
-        std::fs::create_dir_all(dir)?;
-        let path = dir.join(format!("session-{}_{}.json", self.connection, self.profile));
-        let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
-        std::fs::write(&path, text + "\n")?;
-        Ok(path)
+        let name = format!("session-{}_{}.json", self.connection, self.profile);
+        write_case_file(dir, &name, self)
     }
 
     pub fn describe(&self) -> String {
-        format!(
-            "{} piece(s) reproduce {} (from {} recorded)",
-            self.pieces_after, self.verdict, self.pieces_before
-        )
+        describe_shrink(self.pieces_after, self.verdict, self.pieces_before)
     }
 }
 
@@ -226,7 +222,6 @@ pub async fn minimise(
         },
     )
     .await;
-    let count = |s: &PieceSchedule| s.streams.iter().map(|st| st.pieces.len()).sum();
     SessionCase {
         stickler_session_case: SESSION_CASE_FORMAT,
         target: failed.target,
@@ -237,8 +232,8 @@ pub async fn minimise(
         verdict: failure.verdict,
         detail: failure.detail.clone(),
         idle_ms: failed.idle.as_millis() as u64,
-        pieces_before: count(&original),
-        pieces_after: count(&best),
+        pieces_before: original.piece_count(),
+        pieces_after: best.piece_count(),
         session: as_json(&Session {
             name: Some(format!(
                 "{} connection {} under {}",

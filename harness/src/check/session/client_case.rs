@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::super::engine::{replay, Judged, Replay};
 use super::super::external::{ClientOutput, ExternalClient};
-use super::super::minimise::{read_case_file, shrink, Budget};
+use super::super::minimise::{describe_shrink, read_case_file, shrink, write_case_file, Budget};
 use super::super::verdict::Verdict;
 use super::client::{reference, ClientPlayer, ClientReference, RecordedServer};
 use super::{SessionConfig, SessionFailure, SetupError};
@@ -83,18 +83,11 @@ impl ClientCase {
 
     /// Writes the file as `DIR/client_<profile>.json` and returns its path.
     pub fn save(&self, dir: &Path) -> std::io::Result<PathBuf> {
-        std::fs::create_dir_all(dir)?;
-        let path = dir.join(format!("client_{}.json", self.profile));
-        let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
-        std::fs::write(&path, text + "\n")?;
-        Ok(path)
+        write_case_file(dir, &format!("client_{}.json", self.profile), self)
     }
 
     pub fn describe(&self) -> String {
-        format!(
-            "{} piece(s) reproduce {} (from {} recorded)",
-            self.pieces_after, self.verdict, self.pieces_before
-        )
+        describe_shrink(self.pieces_after, self.verdict, self.pieces_before)
     }
 }
 
@@ -110,10 +103,6 @@ fn run_schedule(events: &[PieceEvent], run: u64, conns: u64) -> PieceSchedule {
         })
         .collect();
     PieceSchedule::from_events(&mine)
-}
-
-fn pieces(s: &PieceSchedule) -> usize {
-    s.streams.iter().map(|st| st.pieces.len()).sum()
 }
 
 /// What minimising a failing client cell needs from the check.
@@ -170,8 +159,8 @@ pub(super) async fn minimise(
         verdict: failure.verdict,
         detail: failure.detail.clone(),
         idle_ms: failed.cfg.idle.as_millis() as u64,
-        pieces_before: pieces(&original),
-        pieces_after: pieces(&best),
+        pieces_before: original.piece_count(),
+        pieces_after: best.piece_count(),
         session: super::case::as_json(&session),
         schedule: best,
     }
