@@ -17,6 +17,7 @@ pub mod drive;
 pub mod engine;
 pub mod expect;
 pub mod external;
+pub mod ladder;
 pub mod matrix;
 pub mod minimise;
 pub mod report;
