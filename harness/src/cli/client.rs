@@ -73,14 +73,11 @@ pub fn run(args: ClientArgs) -> anyhow::Result<ExitCode> {
     let Some(choice) = &args.framing else {
         return super::udp::client(args.connect, &args.commands, args.digest, args.timeout);
     };
-    let framing = match choice {
-        FramingChoice::Builtin(f) => *f,
-        FramingChoice::Spec(_) => Framing::Framed,
-    };
     let config = ClientConfig::of_choice(choice)
         .header_kind(args.header)
         .token(args.token.clone().into_bytes())
         .timeout(args.timeout);
+    let framing = config.framing;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

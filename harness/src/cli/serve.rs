@@ -51,7 +51,7 @@ pub struct ServeArgs {
     /// Directory uploads are stored in (default: a temporary directory removed on exit).
     #[arg(long)]
     storage_dir: Option<PathBuf>,
-    /// Largest frame body, in bytes.
+    /// Largest frame body, in bytes (a description's own `max=` bounds its messages).
     #[arg(long, default_value_t = stickler::codec::DEFAULT_MAX_FRAME_LENGTH)]
     max_frame_length: usize,
     /// Largest upload, in bytes.
@@ -77,10 +77,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .ready_token(args.token.into_bytes())
         .max_connections(args.max_connections.max(1))
         .idle_timeout(args.idle_timeout)
-        .max_frame_length(match framing {
-            FramingChoice::Spec(spec) => spec.max(),
-            FramingChoice::Builtin(_) => args.max_frame_length,
-        })
+        .max_frame_length(args.max_frame_length)
         .max_upload_size(args.max_upload_size)
         .nodelay(!args.no_nodelay);
     config.storage_dir = args.storage_dir;

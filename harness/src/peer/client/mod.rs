@@ -85,7 +85,6 @@ impl ClientConfig {
         match choice {
             FramingChoice::Builtin(framing) => ClientConfig::new(*framing),
             FramingChoice::Spec(spec) => ClientConfig {
-                max_frame_length: spec.max(),
                 spec: Some(spec.clone()),
                 ..ClientConfig::new(Framing::Framed)
             },

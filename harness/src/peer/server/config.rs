@@ -83,7 +83,6 @@ impl ServerConfig {
         match choice {
             FramingChoice::Builtin(framing) => ServerConfig::new(*framing, service),
             FramingChoice::Spec(spec) => ServerConfig {
-                max_frame_length: spec.max(),
                 spec: Some(spec.clone()),
                 ..ServerConfig::new(Framing::Framed, service)
             },
