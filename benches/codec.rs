@@ -10,14 +10,14 @@
 //! ```text
 //! cargo bench -p stickler-benches --bench codec
 //! ```
-//! The ratio to quote is tokio-util's time over ours per frame size, from one run. On a shared
-//! machine a preempted iteration drags criterion's mean; the medians in
-//! `target/criterion/struct_decode/*/new/estimates.json` are the steadier figure.
+//! The ratio to quote is tokio-util's time over ours per frame size, from one run; `bench-guard`
+//! prints it from the fastest samples (`struct_decode/{stickler,tokio-util}/SIZE`) and checks
+//! it against `benches/baseline.json`.
 
 use std::hint::black_box;
 
 use bytes::{Bytes, BytesMut};
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use stickler::codec::json::{JsonCodec, JsonFrame};
 use stickler::codec::length::LengthCodec;
 use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
@@ -95,14 +95,14 @@ fn struct_decode(c: &mut Criterion) {
         );
         group.throughput(Throughput::Bytes(input.len() as u64));
         let setup = || BytesMut::from(&input[..]);
-        group.bench_function(format!("stickler/{size}"), |b| {
+        group.bench_function(BenchmarkId::new("stickler", size), |b| {
             b.iter_batched(
                 setup,
                 |buf| drain(&mut LengthCodec::default(), buf),
                 BatchSize::LargeInput,
             )
         });
-        group.bench_function(format!("tokio-util/{size}"), |b| {
+        group.bench_function(BenchmarkId::new("tokio-util", size), |b| {
             b.iter_batched(
                 setup,
                 |buf| drain(&mut tokio_codec(), buf),
@@ -131,7 +131,7 @@ fn json_decode(c: &mut Criterion) {
             count
         );
         group.throughput(Throughput::Bytes(input.len() as u64));
-        group.bench_function(format!("stickler/{size}"), |b| {
+        group.bench_function(BenchmarkId::new("stickler", size), |b| {
             b.iter_batched(
                 || BytesMut::from(&input[..]),
                 |buf| drain(&mut JsonCodec::default(), buf),

@@ -1,5 +1,7 @@
-//! One lockstep exchange per framing through the proxy at zero delay, and a small ping-pong
-//! directly vs through the proxy (the proxy's added latency).
+//! One lockstep exchange per framing, directly and through the proxy at zero delay (group
+//! `exchange_through_proxy`, ids `direct/FRAMING` and `proxy/FRAMING`, measured in turn framing by
+//! framing), and a small ping-pong directly vs through the proxy (the proxy's added latency).
+//! `bench-guard` compares each framing's direct and proxied times (`benches/baseline.json`).
 //!
 //! Servers and proxies start once, on 127.0.0.1, in a tokio runtime owned by the bench; each
 //! sample connects (not timed) and then times its iterations of `Client::exchange`.
@@ -77,10 +79,12 @@ fn exchange_through_proxy(c: &mut Criterion) {
         .collect();
     let mut group = c.benchmark_group("exchange_through_proxy");
     for (framing, proxy) in &proxies {
-        let addr = proxy.local_addr();
-        group.bench_function(BenchmarkId::from_parameter(framing), |b| {
-            b.iter_custom(|iters| timed(&rt, addr, *framing, REQUEST, iters))
-        });
+        let direct = servers.addr(*framing).expect("a server per framing");
+        for (path, addr) in [("direct", direct), ("proxy", proxy.local_addr())] {
+            group.bench_function(BenchmarkId::new(path, framing), |b| {
+                b.iter_custom(|iters| timed(&rt, addr, *framing, REQUEST, iters))
+            });
+        }
     }
     group.finish();
     rt.block_on(async {
