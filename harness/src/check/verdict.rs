@@ -251,4 +251,135 @@ mod tests {
         assert_eq!(c.rate(Verdict::Short), 0.5);
         assert_eq!(c.summary(), "short 1, ok 1");
     }
+
+    #[test]
+    fn every_verdict_has_its_own_name_and_sentence() {
+        let names: Vec<String> = Verdict::ALL.iter().map(|v| v.to_string()).collect();
+        assert_eq!(
+            names,
+            [
+                "ok",
+                "merged",
+                "short",
+                "misread-header",
+                "wrong-reply",
+                "hang",
+                "reset",
+                "closed-early",
+                "crashed",
+                "differs"
+            ]
+        );
+        let mut sentences: Vec<&str> = Verdict::ALL.iter().map(|v| v.explain()).collect();
+        assert!(sentences.iter().all(|s| s.len() > 20), "{sentences:?}");
+        sentences.sort_unstable();
+        sentences.dedup();
+        assert_eq!(sentences.len(), Verdict::ALL.len());
+        assert!(Verdict::Short.explain().contains("cut short"));
+        // The serialised name is the display name.
+        for v in Verdict::ALL {
+            assert_eq!(
+                serde_json::to_string(&v).unwrap(),
+                format!("\"{}\"", v.name())
+            );
+        }
+    }
+
+    #[test]
+    fn a_short_body_under_the_right_length_is_short() {
+        let e = b"hello\n";
+        // The header announced the true length: the body was cut, the header was fine.
+        assert_eq!(
+            classify(e, e, &reply(b"hel", Some(e.len()))),
+            Verdict::Short
+        );
+        assert_eq!(classify(e, e, &reply(b"", None)), Verdict::Short);
+    }
+
+    #[test]
+    fn a_wrong_length_names_the_header_only_when_it_explains_the_body() {
+        let e = b"hello\n";
+        let stream = b"hello\n";
+        // Not ours, not from the stream, and not as long as the header said.
+        assert_eq!(
+            classify(e, stream, &reply(b"zzz", Some(5))),
+            Verdict::MisreadHeader
+        );
+        // As long as the header said: a whole reply, just not the expected one.
+        assert_eq!(
+            classify(e, stream, &reply(b"zzz", Some(3))),
+            Verdict::WrongReply
+        );
+        assert_eq!(
+            classify(e, stream, &reply(b"zzz", None)),
+            Verdict::WrongReply
+        );
+        // A wrong length whose digits are not a prefix of the true one, over a body of
+        // another reply: the bytes say merged.
+        assert_eq!(
+            classify(e, b"xxhello\nzz", &reply(b"hello\nzz", Some(9))),
+            Verdict::Merged
+        );
+    }
+
+    #[test]
+    fn a_body_that_runs_on_past_the_reply_is_merged_even_off_the_stream() {
+        let e = b"hello\n";
+        // The expected stream is unknown (empty): the run-on alone says merged.
+        assert_eq!(classify(e, b"", &reply(b"hello\nX", None)), Verdict::Merged);
+        // Bytes of another reply, not starting with ours.
+        assert_eq!(
+            classify(e, b"abcdefhello\n", &reply(b"cdef", None)),
+            Verdict::Merged
+        );
+    }
+
+    #[test]
+    fn stream_bytes_are_recognised_by_the_first_sixteen_bytes() {
+        assert!(!carries_stream_bytes(b"", b"abc"));
+        assert!(carries_stream_bytes(b"bc", b"abcd"));
+        assert!(!carries_stream_bytes(b"bd", b"abcd"));
+        // Only the first 16 bytes need to occur in the stream.
+        let stream = b"0123456789abcdefXYZ";
+        assert!(carries_stream_bytes(b"0123456789abcdef and more", stream));
+        assert!(!carries_stream_bytes(b"0123456789abcdeg", stream));
+    }
+
+    #[test]
+    fn counts_add_up_and_summarise_worst_first() {
+        let mut c = Counts::default();
+        assert_eq!((c.total(), c.failures()), (0, 0));
+        assert_eq!(c.rate(Verdict::Ok), 0.0);
+        assert_eq!(c.summary(), "");
+        for v in [
+            Verdict::Ok,
+            Verdict::Merged,
+            Verdict::Short,
+            Verdict::Merged,
+            Verdict::Ok,
+            Verdict::Merged,
+        ] {
+            c.add(v);
+        }
+        assert_eq!(c.total(), 6);
+        assert_eq!(c.get(Verdict::Merged), 3);
+        assert_eq!(c.get(Verdict::Ok), 2);
+        assert_eq!(c.get(Verdict::Hang), 0);
+        assert_eq!(c.failures(), 4);
+        assert!(!c.passed());
+        assert_eq!(c.rate(Verdict::Merged), 0.5);
+        assert_eq!(c.rate(Verdict::Short), 1.0 / 6.0);
+        assert_eq!(c.summary(), "merged 3, short 1, ok 2");
+        // A verdict counted zero times is left out of the summary and counts nothing.
+        let mut only_ok = Counts::default();
+        only_ok.0.insert(Verdict::Hang, 0);
+        assert!(!only_ok.passed());
+        assert_eq!(only_ok.summary(), "");
+        only_ok.add(Verdict::Ok);
+        only_ok.add(Verdict::Ok);
+        assert!(only_ok.passed());
+        assert_eq!(only_ok.failures(), 0);
+        assert_eq!(only_ok.rate(Verdict::Ok), 1.0);
+        assert_eq!(only_ok.summary(), "ok 2");
+    }
 }

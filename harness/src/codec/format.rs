@@ -284,4 +284,166 @@ mod tests {
         assert!(d.items.is_empty());
         assert!(d.error.is_some(), "a body over the limit is refused");
     }
+
+    #[test]
+    fn every_framing_reads_each_direction_in_its_format() {
+        use Format::*;
+        let table: Vec<(Framing, Format, Format)> = Framing::ALL
+            .iter()
+            .map(|&f| {
+                let formats = f.formats(HeaderKind::Struct);
+                (f, formats.request, formats.reply)
+            })
+            .collect();
+        assert_eq!(
+            table,
+            [
+                (Framing::Naive, OneRead, OneRead),
+                (Framing::Ready, OneRead, Ready),
+                (Framing::Struct, OneRead, Length),
+                (Framing::Json, OneRead, Json),
+                (Framing::Framed, Length, Length),
+                (Framing::Upload, Upload, Length),
+            ]
+        );
+    }
+
+    fn config() -> FormatConfig {
+        FormatConfig {
+            length_field: LengthField {
+                width: super::super::length::Width::Four,
+                order: super::super::length::ByteOrder::Big,
+            },
+            max_frame_length: 3,
+            read_size: 2,
+            size_key: SizeKey::DataSize,
+            max_upload_size: 4,
+            spec: None,
+        }
+    }
+
+    fn items(
+        format: Format,
+        config: &FormatConfig,
+        wire: &[u8],
+    ) -> (Vec<AnyItem>, Option<CodecError>) {
+        let mut decoder = format.decoder(config);
+        let d = decode_chunks(&mut decoder, [wire]);
+        (d.items, d.error)
+    }
+
+    fn message(item: &AnyItem) -> &[u8] {
+        match item {
+            AnyItem::Message(m) => m,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn each_decoder_follows_the_config() {
+        let c = config();
+        assert_eq!(FormatConfig::default().read_size, 1024);
+        assert_eq!(c.one_read().read_size(), 2);
+        let (got, err) = items(Format::OneRead, &c, b"abc");
+        assert_eq!(
+            (message(&got[0]), message(&got[1]), err),
+            (&b"ab"[..], &b"c"[..], None)
+        );
+        let (_, err) = items(Format::Ready, &c, b"4");
+        assert_eq!(err, Some(CodecError::FrameTooLarge { len: 4, limit: 3 }));
+        let (got, err) = items(Format::Length, &c, b"\0\0\0\x02hi");
+        assert_eq!((message(&got[0]), err), (&b"hi"[..], None));
+        let (_, err) = items(Format::Length, &c, b"\0\0\0\x04abcd");
+        assert_eq!(err, Some(CodecError::FrameTooLarge { len: 4, limit: 3 }));
+        let mut json = c.json();
+        let mut wire = BytesMut::new();
+        tokio_util::codec::Encoder::encode(
+            &mut json,
+            JsonFrame::new(bytes::Bytes::from_static(b"hi")),
+            &mut wire,
+        )
+        .unwrap();
+        assert_eq!(&wire[..], b"\0\0\0\x10{\"data_size\": 2}hi");
+        let (got, err) = items(Format::Json, &c, &wire);
+        assert!(
+            matches!(&got[..], [AnyItem::Json(f)] if &f.body[..] == b"hi"),
+            "{got:?}"
+        );
+        assert_eq!(err, None);
+        let mut upload = BytesMut::new();
+        let header = upload_header("a", 5);
+        header.encode(LengthField::I32_LE, &mut upload).unwrap();
+        let (got, err) = items(Format::Upload, &c, &upload);
+        assert!(got.is_empty());
+        assert_eq!(err, Some(CodecError::FrameTooLarge { len: 5, limit: 4 }));
+        // Without a description, the spec format reads the configured length field.
+        let (got, err) = items(Format::Spec, &c, b"\0\0\0\x02hi");
+        assert_eq!((message(&got[0]), err), (&b"hi"[..], None));
+        let with_spec = FormatConfig {
+            spec: Some("lines".parse().unwrap()),
+            ..c
+        };
+        let (got, err) = items(Format::Spec, &with_spec, b"ab\ncd\n");
+        assert_eq!(
+            (message(&got[0]), message(&got[1]), err),
+            (&b"ab"[..], &b"cd"[..], None)
+        );
+    }
+
+    #[test]
+    fn only_whole_messages_end_one() {
+        let c = FormatConfig::default();
+        let mut upload = BytesMut::new();
+        upload_header("a", 1)
+            .encode(LengthField::I32_LE, &mut upload)
+            .unwrap();
+        upload.extend_from_slice(b"x");
+        let (got, err) = items(Format::Upload, &c, &upload);
+        assert_eq!(err, None);
+        let ends: Vec<bool> = got.iter().map(AnyItem::ends_message).collect();
+        assert_eq!(ends, [false, false, true]);
+        let (got, _) = items(Format::Json, &c, b"\x10\0\0\0{\"file_size\": 0}");
+        assert!(got[0].ends_message());
+        let (got, _) = items(Format::OneRead, &c, b"x");
+        assert!(got[0].ends_message());
+    }
+
+    #[test]
+    fn the_end_of_stream_reaches_every_decoder() {
+        let c = FormatConfig::default();
+        for (format, wire) in [
+            (Format::OneRead, &b"x"[..]),
+            (Format::Length, b"\x01\0\0\0x"),
+            (Format::Json, b"\x10\0\0\0{\"file_size\": 1}x"),
+            (Format::Spec, b"\x01\0\0\0x"),
+        ] {
+            let mut d = format.decoder(&c);
+            let mut buf = BytesMut::from(wire);
+            let mut n = 0;
+            while let Some(item) = d.decode_eof(&mut buf).unwrap() {
+                n += 1;
+                assert!(n < 4, "{format:?}: {item:?}");
+            }
+            assert!(n >= 1, "{format:?}");
+            assert!(buf.is_empty(), "{format:?}");
+        }
+        let mut d = Format::Upload.decoder(&c);
+        let mut buf = BytesMut::from(&b"\x01\0"[..]);
+        assert!(d.decode_eof(&mut buf).is_err());
+        let mut d = Format::Ready.decoder(&c);
+        let mut buf = BytesMut::from(&b"1"[..]);
+        assert!(matches!(
+            d.decode_eof(&mut buf),
+            Ok(Some(AnyItem::Ready(ReadyItem::Length(1))))
+        ));
+        assert!(d.decode_eof(&mut buf).is_err(), "the body never came");
+    }
+
+    fn upload_header(name: &str, size: usize) -> super::super::upload::UploadHeader {
+        super::super::upload::UploadHeader {
+            file_name: name.into(),
+            file_size: size,
+            md5: None,
+        }
+    }
 }

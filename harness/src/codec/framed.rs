@@ -154,3 +154,103 @@ impl Encoder<Bytes> for FramedCodec {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::length::{ByteOrder, Width};
+    use crate::codec::{decode_chunks, Part};
+
+    const I64_BE: LengthField = LengthField {
+        width: Width::Eight,
+        order: ByteOrder::Big,
+    };
+
+    fn encoded(codec: &mut FramedCodec, body: &'static [u8]) -> BytesMut {
+        let mut dst = BytesMut::new();
+        codec.encode(Bytes::from_static(body), &mut dst).unwrap();
+        dst
+    }
+
+    #[test]
+    fn struct_and_json_headers_carry_bodies() {
+        let mut s = FramedCodec::default();
+        assert_eq!(&encoded(&mut s, b"hi")[..], b"\x02\x00\x00\x00hi");
+        let mut j = FramedCodec::new(HeaderKind::Json);
+        assert_eq!(
+            &encoded(&mut j, b"hi")[..],
+            b"\x10\x00\x00\x00{\"file_size\": 2}hi"
+        );
+        for kind in [HeaderKind::Struct, HeaderKind::Json] {
+            let mut c = FramedCodec::new(kind);
+            let mut wire = encoded(&mut c, b"one");
+            wire.extend_from_slice(&encoded(&mut c, b"two"));
+            let d = decode_chunks(&mut c, [&wire[..]]);
+            assert_eq!(
+                d.items,
+                [Bytes::from_static(b"one"), Bytes::from_static(b"two")]
+            );
+            assert_eq!(d.error, None, "{kind:?}");
+            let d = decode_chunks(&mut c, [&wire[..wire.len() - 1]]);
+            assert_eq!(d.items, [Bytes::from_static(b"one")]);
+            assert!(
+                matches!(
+                    d.error,
+                    Some(CodecError::Truncated {
+                        part: Part::Body,
+                        ..
+                    })
+                ),
+                "{kind:?}: {:?}",
+                d.error
+            );
+        }
+    }
+
+    #[test]
+    fn configured_codecs_use_the_field_and_limit() {
+        let mut s = FramedCodec::configured(HeaderKind::Struct, I64_BE, 3);
+        assert_eq!(&encoded(&mut s, b"abc")[..], b"\0\0\0\0\0\0\0\x03abc");
+        let mut dst = BytesMut::new();
+        assert!(s.encode(Bytes::from_static(b"abcd"), &mut dst).is_err());
+        let mut j = FramedCodec::configured(HeaderKind::Json, I64_BE, 3);
+        assert_eq!(&encoded(&mut j, b"abc")[..8], b"\0\0\0\0\0\0\0\x10");
+        assert!(j.encode(Bytes::from_static(b"abcd"), &mut dst).is_err());
+        let mut of = FramedCodec::of(None, HeaderKind::Struct, I64_BE, 3);
+        assert_eq!(&encoded(&mut of, b"abc")[..], b"\0\0\0\0\0\0\0\x03abc");
+    }
+
+    #[test]
+    fn a_description_keeps_the_prefix_of_the_last_message_for_the_reply() {
+        let spec: FrameSpec = "length:u16be,offset=2".parse().unwrap();
+        let mut c = FramedCodec::of(Some(&spec), HeaderKind::Struct, I64_BE, 3);
+        // Before any message: zeros.
+        assert_eq!(&encoded(&mut c, b"a")[..], b"\0\0\0\x01a");
+        let mut buf = BytesMut::from(&b"\x07\x09\x00\x02hi"[..]);
+        assert_eq!(
+            c.decode(&mut buf).unwrap().unwrap(),
+            Bytes::from_static(b"hi")
+        );
+        assert_eq!(&encoded(&mut c, b"abcd")[..], b"\x07\x09\x00\x04abcd");
+        let mut buf = BytesMut::from(&b"\x01\x02\x00\x01z"[..]);
+        assert_eq!(
+            c.decode_eof(&mut buf).unwrap().unwrap(),
+            Bytes::from_static(b"z")
+        );
+        assert_eq!(&encoded(&mut c, b"")[..], b"\x01\x02\x00\x00");
+        assert_eq!(c.decode_eof(&mut buf), Ok(None));
+        let mut buf = BytesMut::from(&b"\x01"[..]);
+        assert!(c.decode_eof(&mut buf).is_err());
+    }
+
+    #[test]
+    fn a_delimiter_description_frames_bodies_too() {
+        let mut c = FramedCodec::spec("lines".parse().unwrap());
+        assert_eq!(&encoded(&mut c, b"ab")[..], b"ab\n");
+        let d = decode_chunks(&mut c, [&b"x\nyz\n"[..]]);
+        assert_eq!(
+            d.items,
+            [Bytes::from_static(b"x"), Bytes::from_static(b"yz")]
+        );
+    }
+}

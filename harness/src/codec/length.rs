@@ -254,3 +254,176 @@ impl Encoder<Bytes> for LengthCodec {
         self.encode(&body[..], dst)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FIELDS: [(LengthField, LengthType, usize); 4] = [
+        (
+            LengthField {
+                width: Width::Four,
+                order: ByteOrder::Little,
+            },
+            LengthType::I32Le,
+            4,
+        ),
+        (
+            LengthField {
+                width: Width::Four,
+                order: ByteOrder::Big,
+            },
+            LengthType::I32Be,
+            4,
+        ),
+        (
+            LengthField {
+                width: Width::Eight,
+                order: ByteOrder::Little,
+            },
+            LengthType::I64Le,
+            8,
+        ),
+        (
+            LengthField {
+                width: Width::Eight,
+                order: ByteOrder::Big,
+            },
+            LengthType::I64Be,
+            8,
+        ),
+    ];
+
+    #[test]
+    fn each_field_is_its_length_type() {
+        assert_eq!(LengthField::default(), LengthField::I32_LE);
+        for (field, ty, size) in FIELDS {
+            assert_eq!((field.ty(), field.size()), (ty, size));
+            assert_eq!(
+                field.header(9),
+                LengthHeader {
+                    ty,
+                    offset: 0,
+                    adjust: 0,
+                    max: 9
+                }
+            );
+            let (bytes, n) = field.encode(0x0102).unwrap();
+            assert_eq!(n, size);
+            assert_eq!(field.read(&bytes[..n]), Some(0x0102));
+            assert_eq!(field.read(&bytes[..n - 1]), None);
+            let mut dst = BytesMut::new();
+            field.write(0x0102, &mut dst).unwrap();
+            assert_eq!(&dst[..], &bytes[..n]);
+        }
+        assert_eq!(LengthField::I32_LE.encode(1).unwrap().0[..4], [1, 0, 0, 0]);
+        let be = FIELDS[1].0;
+        assert_eq!(be.encode(1).unwrap().0[..4], [0, 0, 0, 1]);
+        assert_eq!(be.read(b"\xff\xff\xff\xfe"), Some(-2));
+    }
+
+    #[test]
+    fn a_field_refuses_what_it_cannot_hold() {
+        let over = i32::MAX as usize + 1;
+        assert_eq!(
+            LengthField::I32_LE.encode(over),
+            Err(CodecError::LengthOverflow(over as u64))
+        );
+        let mut dst = BytesMut::new();
+        assert_eq!(
+            LengthField::I32_LE.write(over, &mut dst),
+            Err(CodecError::LengthOverflow(over as u64))
+        );
+        assert!(dst.is_empty());
+        let f = LengthField::I32_LE;
+        assert_eq!(f.read_checked(b"\x05\x00\x00", 5), Ok(None));
+        assert_eq!(f.read_checked(b"\x05\x00\x00\x00", 5), Ok(Some(5)));
+        assert_eq!(
+            f.read_checked(b"\x06\x00\x00\x00", 5),
+            Err(CodecError::FrameTooLarge { len: 6, limit: 5 })
+        );
+        assert_eq!(
+            f.read_checked(b"\xfe\xff\xff\xff", 5),
+            Err(CodecError::NegativeLength(-2))
+        );
+    }
+
+    #[test]
+    fn the_builder_sets_field_and_limit() {
+        let c = LengthCodec::builder()
+            .width(Width::Eight)
+            .byte_order(ByteOrder::Big)
+            .max_frame_length(7)
+            .new_codec();
+        assert_eq!(c.field(), FIELDS[3].0);
+        assert_eq!(c.max_frame_length(), 7);
+        let c = LengthCodec::builder().field(FIELDS[1].0).new_codec();
+        assert_eq!(c.field(), FIELDS[1].0);
+        assert_eq!(c.max_frame_length(), DEFAULT_MAX_FRAME_LENGTH);
+        let c = LengthCodec::default();
+        assert_eq!(c.field(), LengthField::I32_LE);
+    }
+
+    #[test]
+    fn decodes_a_frame_once_all_its_bytes_are_there() {
+        let mut c = LengthCodec::builder()
+            .field(FIELDS[3].0)
+            .max_frame_length(3)
+            .new_codec();
+        let mut buf = BytesMut::from(&b"\0\0\0\0\0\0\0\x03ab"[..]);
+        assert_eq!(c.decode(&mut buf).unwrap(), None);
+        assert_eq!(&buf[..], b"ab", "the header is consumed once read");
+        buf.extend_from_slice(b"c\0\0\0\0\0\0\0\x00");
+        assert_eq!(&c.decode(&mut buf).unwrap().unwrap()[..], b"abc");
+        assert_eq!(&c.decode(&mut buf).unwrap().unwrap()[..], b"");
+        assert_eq!(c.decode_eof(&mut buf).unwrap(), None);
+        let mut buf = BytesMut::from(&b"\0\0\0\0\0\0\0\x04abcd"[..]);
+        assert_eq!(
+            c.decode(&mut buf),
+            Err(CodecError::FrameTooLarge { len: 4, limit: 3 })
+        );
+    }
+
+    #[test]
+    fn the_end_of_stream_names_the_part_it_cut() {
+        let mut c = LengthCodec::default();
+        let mut buf = BytesMut::from(&b"\x03\x00"[..]);
+        assert_eq!(
+            c.decode_eof(&mut buf),
+            Err(CodecError::Truncated {
+                part: Part::LengthHeader,
+                have: 2,
+                need: 4
+            })
+        );
+        let mut c = LengthCodec::default();
+        let mut buf = BytesMut::from(&b"\x03\x00\x00\x00a"[..]);
+        assert_eq!(
+            c.decode_eof(&mut buf),
+            Err(CodecError::Truncated {
+                part: Part::Body,
+                have: 1,
+                need: 3
+            })
+        );
+        let mut c = LengthCodec::default();
+        let mut buf = BytesMut::from(&b"\x01\x00\x00\x00a"[..]);
+        assert_eq!(&c.decode_eof(&mut buf).unwrap().unwrap()[..], b"a");
+        assert_eq!(c.decode_eof(&mut buf), Ok(None));
+    }
+
+    #[test]
+    fn encodes_the_field_then_the_body() {
+        let mut c = LengthCodec::default();
+        let mut dst = BytesMut::new();
+        c.encode(&b"hello world"[..], &mut dst).unwrap();
+        c.encode(Bytes::from_static(b"x"), &mut dst).unwrap();
+        assert_eq!(&dst[..], b"\x0b\x00\x00\x00hello world\x01\x00\x00\x00x");
+        let mut c = LengthCodec::builder().max_frame_length(2).new_codec();
+        let mut dst = BytesMut::new();
+        assert_eq!(
+            c.encode(&b"abc"[..], &mut dst),
+            Err(CodecError::FrameTooLarge { len: 3, limit: 2 })
+        );
+    }
+}

@@ -148,3 +148,49 @@ pub fn decode_chunks<'a, D: Decoder>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_limits() {
+        assert_eq!(DEFAULT_MAX_FRAME_LENGTH, 8 * 1024 * 1024);
+        assert_eq!(DEFAULT_MAX_JSON_HEADER, 64 * 1024);
+    }
+
+    #[test]
+    fn hex_is_two_lowercase_digits_a_byte() {
+        assert_eq!(hex(&[]), "");
+        assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xff, 0x10]), "000fa5ff10");
+    }
+
+    #[test]
+    fn framings_name_themselves() {
+        let names: Vec<String> = Framing::ALL.iter().map(|f| f.to_string()).collect();
+        assert_eq!(
+            names,
+            ["naive", "ready", "struct", "json", "framed", "upload"]
+        );
+        for f in Framing::ALL {
+            assert_eq!(f.name(), f.to_string());
+        }
+    }
+
+    #[test]
+    fn decode_chunks_decodes_across_chunks_and_reports_the_end() {
+        let mut codec = length::LengthCodec::default();
+        let d = decode_chunks(&mut codec, [&b"\x02\x00"[..], b"\x00\x00h", b"i\x01\x00"]);
+        assert_eq!(d.items, [BytesMut::from(&b"hi"[..])]);
+        assert_eq!(
+            d.error,
+            Some(CodecError::Truncated {
+                part: Part::LengthHeader,
+                have: 2,
+                need: 4
+            })
+        );
+        let d = decode_chunks(&mut codec, [&b"\xff\xff\xff\xff"[..]]);
+        assert_eq!(d.error, Some(CodecError::NegativeLength(-1)));
+    }
+}

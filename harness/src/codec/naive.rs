@@ -70,3 +70,32 @@ impl Encoder<Bytes> for NaiveCodec {
         self.encode(&item[..], dst)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_read_is_one_message_of_at_most_the_read_size() {
+        assert_eq!(NaiveCodec::default().read_size(), 1024);
+        assert_eq!(NaiveCodec::with_read_size(0).read_size(), 1);
+        let mut c = NaiveCodec::with_read_size(3);
+        assert_eq!(c.read_size(), 3);
+        let mut buf = BytesMut::new();
+        assert_eq!(c.decode(&mut buf).unwrap(), None);
+        buf.extend_from_slice(b"abcdefg");
+        assert_eq!(&c.decode(&mut buf).unwrap().unwrap()[..], b"abc");
+        assert_eq!(&c.decode(&mut buf).unwrap().unwrap()[..], b"def");
+        assert_eq!(&c.decode(&mut buf).unwrap().unwrap()[..], b"g");
+        assert_eq!(c.decode(&mut buf).unwrap(), None);
+    }
+
+    #[test]
+    fn encodes_the_bytes_alone() {
+        let mut c = NaiveCodec::default();
+        let mut dst = BytesMut::from(&b">"[..]);
+        c.encode(&b"ab"[..], &mut dst).unwrap();
+        c.encode(Bytes::from_static(b"cd"), &mut dst).unwrap();
+        assert_eq!(&dst[..], b">abcd");
+    }
+}

@@ -224,3 +224,156 @@ impl Encoder<()> for TokenDecoder {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lengths_are_plain_decimal_digits() {
+        let mut dst = BytesMut::new();
+        encode_length(8893, &mut dst);
+        encode_length(0, &mut dst);
+        assert_eq!(&dst[..], b"88930");
+    }
+
+    #[test]
+    fn digits_are_checked_for_form_count_and_limit() {
+        let d = ReadyReplyDecoder::new(5);
+        let bad = |s: &str| Err(CodecError::BadDigits(s.into()));
+        assert_eq!(d.parse_digits(b"5"), Ok(5));
+        assert_eq!(d.parse_digits(b"0"), Ok(0));
+        assert_eq!(
+            d.parse_digits(b"6"),
+            Err(CodecError::FrameTooLarge { len: 6, limit: 5 })
+        );
+        assert_eq!(d.parse_digits(b""), bad(""));
+        assert_eq!(d.parse_digits(b"1a"), bad("1a"));
+        assert_eq!(d.parse_digits(b"-1"), bad("-1"));
+        assert_eq!(d.parse_digits(b"+1"), bad("+1"));
+        // 20 digits hold every u64; 21 are refused even when the value is small.
+        let twenty = format!("{:020}", 3);
+        assert_eq!(d.parse_digits(twenty.as_bytes()), Ok(3));
+        let twenty_one = format!("{:021}", 3);
+        assert_eq!(d.parse_digits(twenty_one.as_bytes()), bad(&twenty_one));
+        assert_eq!(
+            d.parse_digits(b"99999999999999999999"),
+            bad("99999999999999999999")
+        );
+        let big = ReadyReplyDecoder::default();
+        assert_eq!(big.parse_digits(b"8388608"), Ok(8 << 20));
+        assert!(big.parse_digits(b"8388609").is_err());
+    }
+
+    #[test]
+    fn a_reply_is_digits_then_exactly_the_body() {
+        let mut d = ReadyReplyDecoder::default();
+        let mut buf = BytesMut::new();
+        assert_eq!(d.decode(&mut buf), Ok(None));
+        buf.extend_from_slice(b"12");
+        assert_eq!(d.decode(&mut buf), Ok(Some(ReadyItem::Length(12))));
+        assert!(buf.is_empty(), "the whole read is the digits");
+        buf.extend_from_slice(b"hello world");
+        assert_eq!(d.decode(&mut buf), Ok(None));
+        buf.extend_from_slice(b"!3");
+        assert_eq!(
+            d.decode(&mut buf),
+            Ok(Some(ReadyItem::Body(BytesMut::from(&b"hello world!"[..]))))
+        );
+        assert_eq!(d.decode(&mut buf), Ok(Some(ReadyItem::Length(3))));
+        assert_eq!(
+            d.decode_eof(&mut buf),
+            Err(CodecError::Truncated {
+                part: Part::Body,
+                have: 0,
+                need: 3
+            })
+        );
+    }
+
+    #[test]
+    fn the_end_of_stream_inside_a_body_is_truncation() {
+        let mut d = ReadyReplyDecoder::default();
+        let mut buf = BytesMut::from(&b"3"[..]);
+        assert_eq!(d.decode_eof(&mut buf), Ok(Some(ReadyItem::Length(3))));
+        buf.extend_from_slice(b"a");
+        assert_eq!(
+            d.decode_eof(&mut buf),
+            Err(CodecError::Truncated {
+                part: Part::Body,
+                have: 1,
+                need: 3
+            })
+        );
+        buf.extend_from_slice(b"bc");
+        assert_eq!(
+            d.decode_eof(&mut buf),
+            Ok(Some(ReadyItem::Body(BytesMut::from(&b"abc"[..]))))
+        );
+        assert_eq!(d.decode_eof(&mut buf), Ok(None));
+    }
+
+    fn mismatch(expected: &str, got: &str) -> CodecError {
+        CodecError::UnexpectedToken {
+            expected: expected.into(),
+            got: got.into(),
+        }
+    }
+
+    #[test]
+    fn one_read_must_be_exactly_the_token() {
+        let t = TokenDecoder::default();
+        assert_eq!(&t.token()[..], b"ready");
+        assert_eq!(t.check_read(b"ready"), Ok(()));
+        assert_eq!(t.check_read(b"read"), Err(mismatch("ready", "read")));
+        assert_eq!(
+            t.check_read(b"readyready"),
+            Err(mismatch("ready", "readyready"))
+        );
+        let empty = TokenDecoder::new(Bytes::new());
+        assert_eq!(empty.check_read(b""), Err(CodecError::EmptyToken));
+    }
+
+    #[test]
+    fn the_streaming_token_decoder_waits_and_refuses_at_the_first_wrong_byte() {
+        let mut t = TokenDecoder::new(Bytes::from_static(b"go!"));
+        let mut buf = BytesMut::from(&b"g"[..]);
+        assert_eq!(t.decode(&mut buf), Ok(None));
+        buf.extend_from_slice(b"o");
+        assert_eq!(t.decode(&mut buf), Ok(None));
+        assert_eq!(&buf[..], b"go", "nothing consumed before the whole token");
+        buf.extend_from_slice(b"!go!x");
+        assert_eq!(t.decode(&mut buf), Ok(Some(())));
+        assert_eq!(&buf[..], b"go!x");
+        assert_eq!(t.decode(&mut buf), Ok(Some(())));
+        assert_eq!(t.decode(&mut buf), Err(mismatch("go!", "x")));
+        let mut buf = BytesMut::from(&b"gxyz"[..]);
+        assert_eq!(t.decode(&mut buf), Err(mismatch("go!", "gx")));
+        let mut empty = TokenDecoder::new(Bytes::new());
+        assert_eq!(
+            empty.decode(&mut BytesMut::from(&b"x"[..])),
+            Err(CodecError::EmptyToken)
+        );
+    }
+
+    #[test]
+    fn the_token_decoder_at_end_of_stream() {
+        let mut t = TokenDecoder::default();
+        assert_eq!(t.decode_eof(&mut BytesMut::new()), Ok(None));
+        assert_eq!(
+            t.decode_eof(&mut BytesMut::from(&b"ready"[..])),
+            Ok(Some(()))
+        );
+        assert_eq!(
+            t.decode_eof(&mut BytesMut::from(&b"rea"[..])),
+            Err(CodecError::Truncated {
+                part: Part::Token,
+                have: 3,
+                need: 5
+            })
+        );
+        let mut dst = BytesMut::new();
+        t.encode((), &mut dst).unwrap();
+        assert_eq!(&dst[..], b"ready");
+    }
+}

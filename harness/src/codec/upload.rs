@@ -176,3 +176,162 @@ impl Decoder for UploadDecoder {
         err.map_or(Ok(None), Err)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::json::md5_hex;
+
+    #[test]
+    fn only_a_safe_base_name_is_kept() {
+        assert_eq!(DEFAULT_MAX_FILE_SIZE, 1024 * 1024 * 1024);
+        assert_eq!(safe_name("a.txt"), Ok("a.txt"));
+        assert_eq!(safe_name("/etc/sub/a.txt"), Ok("a.txt"));
+        assert_eq!(safe_name("c:\\dir\\a.txt"), Ok("a.txt"));
+        assert_eq!(safe_name("x.."), Ok("x.."));
+        assert_eq!(safe_name("..."), Ok("..."));
+        for bad in ["", ".", "..", "a/..", "a/.", "dir/", "a\0b", "..\\"] {
+            assert_eq!(
+                safe_name(bad),
+                Err(CodecError::BadFileName(bad.into())),
+                "{bad:?}"
+            );
+        }
+    }
+
+    fn request(json: &str, body: &[u8]) -> BytesMut {
+        let mut b = BytesMut::new();
+        LengthField::I32_LE.write(json.len(), &mut b).unwrap();
+        b.extend_from_slice(json.as_bytes());
+        b.extend_from_slice(body);
+        b
+    }
+
+    #[test]
+    fn the_header_encodes_as_python_writes_it() {
+        let mut dst = BytesMut::new();
+        let h = UploadHeader {
+            file_name: "a.txt".into(),
+            file_size: 3,
+            md5: Some("m".into()),
+        };
+        h.encode(LengthField::I32_LE, &mut dst).unwrap();
+        assert_eq!(
+            dst,
+            request(r#"{"file_name": "a.txt", "file_size": 3, "md5": "m"}"#, b"")
+        );
+        let mut dst = BytesMut::new();
+        let h = UploadHeader { md5: None, ..h };
+        h.encode(LengthField::I32_LE, &mut dst).unwrap();
+        assert_eq!(
+            dst,
+            request(r#"{"file_name": "a.txt", "file_size": 3}"#, b"")
+        );
+    }
+
+    #[test]
+    fn streams_the_body_in_pieces_then_checks_its_md5() {
+        let md5 = md5_hex(b"hello");
+        let json = format!(r#"{{"file_name": "d/f", "file_size": 5, "md5": "{md5}"}}"#);
+        let whole = request(&json, b"hello");
+        let mut d = UploadDecoder::default();
+        let mut buf = BytesMut::new();
+        let mut items = Vec::new();
+        for piece in [
+            &whole[..4],
+            &whole[4..whole.len() - 3],
+            b"",
+            &whole[whole.len() - 3..],
+        ] {
+            buf.extend_from_slice(piece);
+            while let Some(item) = d.decode(&mut buf).unwrap() {
+                items.push(item);
+            }
+        }
+        assert_eq!(
+            items,
+            [
+                UploadItem::Header(UploadHeader {
+                    file_name: "d/f".into(),
+                    file_size: 5,
+                    md5: Some(md5.clone()),
+                }),
+                UploadItem::Chunk(BytesMut::from(&b"he"[..])),
+                UploadItem::Chunk(BytesMut::from(&b"llo"[..])),
+                UploadItem::Done { md5 },
+            ]
+        );
+        assert_eq!(d.decode_eof(&mut buf), Ok(None));
+        // The next upload on the same connection starts over.
+        let mut buf = request(r#"{"file_name": "e", "file_size": 0}"#, b"rest");
+        assert!(matches!(
+            d.decode(&mut buf),
+            Ok(Some(UploadItem::Header(_)))
+        ));
+        assert!(matches!(
+            d.decode(&mut buf),
+            Ok(Some(UploadItem::Done { .. }))
+        ));
+        assert_eq!(&buf[..], b"rest");
+    }
+
+    #[test]
+    fn refuses_bad_headers_and_bodies() {
+        let decode_all = |bytes: BytesMut, max| {
+            let mut d = UploadDecoder::new(max);
+            crate::codec::decode_chunks(&mut d, [&bytes[..]]).error
+        };
+        let req = |json: &str, body: &[u8]| request(json, body);
+        assert_eq!(
+            decode_all(req(r#"{"file_name": "a", "file_size": 11}"#, b""), 10),
+            Some(CodecError::FrameTooLarge { len: 11, limit: 10 })
+        );
+        assert_eq!(
+            decode_all(req(r#"{"file_size": 1}"#, b"x"), 10),
+            Some(CodecError::BadField { key: "file_name" })
+        );
+        assert_eq!(
+            decode_all(req(r#"{"file_name": 7, "file_size": 1}"#, b"x"), 10),
+            Some(CodecError::BadField { key: "file_name" })
+        );
+        assert_eq!(
+            decode_all(req(r#"{"file_name": "a/..", "file_size": 1}"#, b"x"), 10),
+            Some(CodecError::BadFileName("a/..".into()))
+        );
+        assert_eq!(
+            decode_all(
+                req(r#"{"file_name": "a", "file_size": 1, "md5": "0"}"#, b"x"),
+                10
+            ),
+            Some(CodecError::Md5Mismatch {
+                expected: "0".into(),
+                actual: md5_hex(b"x")
+            })
+        );
+        assert_eq!(
+            decode_all(req(r#"{"file_name": "a", "file_size": 10}"#, b"abcd"), 10),
+            Some(CodecError::Truncated {
+                part: Part::Body,
+                have: 4,
+                need: 10
+            })
+        );
+        assert_eq!(
+            decode_all(BytesMut::from(&b"\x05\x00"[..]), 10),
+            Some(CodecError::Truncated {
+                part: Part::LengthHeader,
+                have: 2,
+                need: 4
+            })
+        );
+        assert_eq!(
+            decode_all(BytesMut::from(&b"\x05\x00\x00\x00{\""[..]), 10),
+            Some(CodecError::Truncated {
+                part: Part::JsonHeader,
+                have: 2,
+                need: 5
+            })
+        );
+        assert_eq!(decode_all(BytesMut::new(), 10), None);
+    }
+}

@@ -317,3 +317,244 @@ impl LengthHeader {
         self.ty.write(value, dst)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use LengthType::*;
+
+    #[test]
+    fn every_type_has_its_name_size_order_and_range() {
+        type Row = (&'static str, usize, Option<LengthType>, (i128, i128));
+        let table: Vec<Row> = LengthType::ALL
+            .iter()
+            .map(|t| (t.name(), t.size(), t.swapped(), t.range()))
+            .collect();
+        let (i32r, i64r) = (
+            (i32::MIN as i128, i32::MAX as i128),
+            (i64::MIN as i128, i64::MAX as i128),
+        );
+        assert_eq!(
+            table,
+            [
+                ("u8", 1, None, (0, 255)),
+                ("u16be", 2, Some(U16Le), (0, 65_535)),
+                ("u16le", 2, Some(U16Be), (0, 65_535)),
+                ("u24be", 3, Some(U24Le), (0, 16_777_215)),
+                ("u24le", 3, Some(U24Be), (0, 16_777_215)),
+                ("u32be", 4, Some(U32Le), (0, 4_294_967_295)),
+                ("u32le", 4, Some(U32Be), (0, 4_294_967_295)),
+                ("i32be", 4, Some(I32Le), i32r),
+                ("i32le", 4, Some(I32Be), i32r),
+                ("u64be", 8, Some(U64Le), (0, u64::MAX as i128)),
+                ("u64le", 8, Some(U64Be), (0, u64::MAX as i128)),
+                ("i64be", 8, Some(I64Le), i64r),
+                ("i64le", 8, Some(I64Be), i64r),
+            ]
+        );
+        for t in LengthType::ALL {
+            assert_eq!(t.to_string(), t.name());
+        }
+    }
+
+    #[test]
+    fn reads_each_type_in_its_byte_order() {
+        let src = [0x81, 2, 3, 4, 5, 6, 7, 8];
+        let read: Vec<Option<i128>> = LengthType::ALL.iter().map(|t| t.read(&src)).collect();
+        assert_eq!(
+            read,
+            [
+                Some(0x81),
+                Some(0x8102),
+                Some(0x0281),
+                Some(0x810203),
+                Some(0x030281),
+                Some(0x81020304),
+                Some(0x04030281),
+                Some(i32::from_be_bytes([0x81, 2, 3, 4]) as i128),
+                Some(0x04030281),
+                Some(0x8102030405060708),
+                Some(0x0807060504030281),
+                Some(i64::from_be_bytes(src) as i128),
+                Some(0x0807060504030281),
+            ]
+        );
+        for t in LengthType::ALL {
+            assert_eq!(t.read(&src[..t.size() - 1]), None, "{t}");
+            assert!(t.read(&src[..t.size()]).is_some(), "{t}");
+        }
+    }
+
+    #[test]
+    fn writes_every_value_in_range_and_nothing_else() {
+        for t in LengthType::ALL {
+            let (lo, hi) = t.range();
+            for v in [lo, lo + 1, 0x7f, hi - 1, hi] {
+                let bytes = t.bytes(v).unwrap_or_else(|| panic!("{t} {v}"));
+                assert_eq!(t.read(&bytes), Some(v), "{t} {v}");
+                assert!(bytes[t.size()..].iter().all(|b| *b == 0), "{t} {v}");
+                let mut dst = BytesMut::from(&b">"[..]);
+                t.write(v, &mut dst).unwrap();
+                assert_eq!(&dst[1..], &bytes[..t.size()]);
+            }
+            assert_eq!(t.bytes(lo - 1), None, "{t}");
+            assert_eq!(t.bytes(hi + 1), None, "{t}");
+        }
+        assert_eq!(U16Be.bytes(0x0102).unwrap()[..2], [1, 2]);
+        assert_eq!(U16Le.bytes(0x0102).unwrap()[..2], [2, 1]);
+        assert_eq!(U24Be.bytes(0x010203).unwrap()[..3], [1, 2, 3]);
+        assert_eq!(I32Be.bytes(-2).unwrap()[..4], [0xff, 0xff, 0xff, 0xfe]);
+        let mut dst = BytesMut::new();
+        assert_eq!(
+            U8.write(256, &mut dst),
+            Err(CodecError::LengthOverflow(256))
+        );
+        assert_eq!(U8.write(-1, &mut dst), Err(CodecError::LengthOverflow(0)));
+        assert_eq!(
+            U64Le.write(i128::MAX, &mut dst),
+            Err(CodecError::LengthOverflow(u64::MAX))
+        );
+        assert!(dst.is_empty());
+    }
+
+    #[test]
+    fn problems_explain_themselves() {
+        assert_eq!(
+            LengthProblem::Negative.to_string(),
+            "negative, and a length never is"
+        );
+        assert_eq!(
+            LengthProblem::NegativeBody { adjust: -4 }.to_string(),
+            "with adjust=-4 the body would be below zero bytes"
+        );
+        assert_eq!(
+            LengthProblem::OverMax { len: 5, limit: 4 }.to_string(),
+            "a body of 5 bytes, over the limit of 4 bytes (raise max= if this is expected)"
+        );
+    }
+
+    #[test]
+    fn plain_errors_are_the_struct_framings() {
+        let e = |value, problem| LengthError { value, problem };
+        assert_eq!(
+            e(-3, LengthProblem::Negative).plain(I32Le),
+            CodecError::NegativeLength(-3)
+        );
+        assert_eq!(
+            e(9, LengthProblem::OverMax { len: 9, limit: 4 }).plain(I32Le),
+            CodecError::FrameTooLarge { len: 9, limit: 4 }
+        );
+        let nb = LengthProblem::NegativeBody { adjust: -4 };
+        assert_eq!(
+            e(2, nb).plain(U16Be),
+            CodecError::BadLengthField {
+                field: "u16be",
+                value: 2,
+                problem: nb,
+                other: None
+            }
+        );
+    }
+
+    fn h(ty: LengthType, offset: usize, adjust: i64, max: usize) -> LengthHeader {
+        LengthHeader {
+            ty,
+            offset,
+            adjust,
+            max,
+        }
+    }
+
+    #[test]
+    fn checks_values_at_every_bound() {
+        let err = |value, problem| Err(LengthError { value, problem });
+        let plain = h(I32Le, 0, 0, 10);
+        assert_eq!(plain.check(0), Ok(0));
+        assert_eq!(plain.check(10), Ok(10));
+        assert_eq!(plain.check(-1), err(-1, LengthProblem::Negative));
+        assert_eq!(
+            plain.check(11),
+            err(11, LengthProblem::OverMax { len: 11, limit: 10 })
+        );
+        let minus = h(I32Be, 0, -4, 10);
+        assert_eq!(minus.check(4), Ok(0));
+        assert_eq!(minus.check(14), Ok(10));
+        assert_eq!(
+            minus.check(3),
+            err(3, LengthProblem::NegativeBody { adjust: -4 })
+        );
+        assert_eq!(
+            minus.check(15),
+            err(15, LengthProblem::OverMax { len: 11, limit: 10 })
+        );
+        let plus = h(U8, 0, 2, 10);
+        assert_eq!(plus.check(8), Ok(10));
+        assert_eq!(plus.check(0), Ok(2));
+        let huge = h(U64Be, 0, MAX_ADJUST_FOR_TEST, 10);
+        assert_eq!(
+            huge.check(u64::MAX as i128),
+            err(
+                u64::MAX as i128,
+                LengthProblem::OverMax {
+                    len: u64::MAX,
+                    limit: 10
+                }
+            )
+        );
+    }
+
+    const MAX_ADJUST_FOR_TEST: i64 = 1 << 32;
+
+    #[test]
+    fn reads_the_field_after_the_offset() {
+        let hd = h(U16Be, 2, 0, 100);
+        assert_eq!(hd.header_len(), 4);
+        assert_eq!(h(U8, 0, 0, 1).header_len(), 1);
+        assert_eq!(hd.body_len(b"ab\x00"), Ok(None));
+        assert_eq!(hd.body_len(b"a"), Ok(None));
+        assert_eq!(hd.body_len(b"ab\x00\x05rest"), Ok(Some(5)));
+        assert_eq!(
+            hd.body_len(b"ab\x05\x00"),
+            Err(LengthError {
+                value: 1280,
+                problem: LengthProblem::OverMax {
+                    len: 1280,
+                    limit: 100
+                }
+            })
+        );
+        // The other byte order, when it would be acceptable.
+        assert_eq!(hd.other_order(b"ab\x05\x00"), Some((U16Le, 5)));
+        assert_eq!(hd.other_order(b"ab\xff\xff"), None);
+        assert_eq!(hd.other_order(b"ab\x05"), None);
+        assert_eq!(h(U8, 0, 0, 1).other_order(b"\x05"), None);
+        let signed = h(I32Be, 0, 0, 100);
+        assert_eq!(signed.other_order(b"\xff\x00\x00\x00"), None);
+        assert_eq!(signed.other_order(b"\x05\x00\x00\x00"), Some((I32Le, 5)));
+    }
+
+    #[test]
+    fn writes_the_field_for_a_body() {
+        let mut dst = BytesMut::new();
+        let hd = h(U16Be, 0, -2, 5);
+        hd.write_field(5, &mut dst).unwrap();
+        assert_eq!(&dst[..], b"\x00\x07");
+        assert_eq!(
+            hd.write_field(6, &mut dst),
+            Err(CodecError::FrameTooLarge { len: 6, limit: 5 })
+        );
+        let plus = h(U8, 0, 2, 5);
+        plus.write_field(2, &mut dst).unwrap();
+        plus.write_field(3, &mut dst).unwrap();
+        assert_eq!(&dst[..], b"\x00\x07\x00\x01");
+        assert_eq!(
+            plus.write_field(1, &mut dst),
+            Err(CodecError::BodyBelowAdjust { len: 1, adjust: 2 })
+        );
+        assert_eq!(
+            h(U8, 0, 0, 1000).write_field(256, &mut dst),
+            Err(CodecError::LengthOverflow(256))
+        );
+        assert_eq!(dst.len(), 4);
+    }
+}

@@ -405,3 +405,216 @@ impl fmt::Display for FramingChoice {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(s: &str) -> FrameSpec {
+        s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    fn problem(s: &str) -> String {
+        s.parse::<FrameSpec>().unwrap_err().problem
+    }
+
+    fn header(ty: LengthType, offset: usize, adjust: i64, max: usize) -> FrameSpec {
+        FrameSpec::Length(LengthHeader {
+            ty,
+            offset,
+            adjust,
+            max,
+        })
+    }
+
+    #[test]
+    fn limits() {
+        assert_eq!(MAX_LIMIT, 1024 * 1024 * 1024);
+        assert_eq!(MAX_ADJUST, 4 * 1024 * 1024 * 1024);
+        assert_eq!(
+            FrameSpec::length(LengthType::U8),
+            header(LengthType::U8, 0, 0, DEFAULT_MAX_FRAME_LENGTH)
+        );
+    }
+
+    #[test]
+    fn each_form_parses_with_its_options() {
+        assert_eq!(
+            spec(" length:u8,offset=2,adjust=-5,max=1k "),
+            header(LengthType::U8, 2, -5, 1024)
+        );
+        assert_eq!(
+            spec("length:u16le,offset=4096,adjust=-4294967296"),
+            header(
+                LengthType::U16Le,
+                4096,
+                -MAX_ADJUST,
+                DEFAULT_MAX_FRAME_LENGTH
+            )
+        );
+        assert_eq!(
+            spec("length:u16le,adjust=4294967296,max=1g"),
+            header(LengthType::U16Le, 0, MAX_ADJUST, MAX_LIMIT)
+        );
+        assert_eq!(
+            spec("varint,offset=1,max=10"),
+            FrameSpec::Varint { offset: 1, max: 10 }
+        );
+        assert_eq!(
+            spec("delimiter:\\r\\n,max=5"),
+            FrameSpec::Delimiter {
+                delimiter: Bytes::from_static(b"\r\n"),
+                max: 5
+            }
+        );
+        assert_eq!(
+            spec("delimiter:\\n\\r\\t\\0\\\\\\x2c\\xFfa"),
+            FrameSpec::Delimiter {
+                delimiter: Bytes::from_static(b"\n\r\t\0\\,\xffa"),
+                max: DEFAULT_MAX_FRAME_LENGTH
+            }
+        );
+        assert_eq!(spec("lines"), spec("delimiter:\\n"));
+        assert_eq!(spec("lines,max=3").max(), 3);
+        assert_eq!(
+            spec("mqtt,offset=2"),
+            FrameSpec::Varint {
+                offset: 2,
+                max: DEFAULT_MAX_FRAME_LENGTH
+            }
+        );
+    }
+
+    #[test]
+    fn each_mistake_is_named() {
+        for (bad, says) in [
+            ("", "empty;"),
+            ("length", "`length` needs a type"),
+            ("delimiter", "`delimiter` needs its bytes"),
+            ("struct", "`struct` is a built-in framing"),
+            ("naive", "`naive` is a built-in framing"),
+            ("bogus", "unknown framing `bogus`"),
+            ("foo:bar", "unknown form `foo:`"),
+            ("length:u17", "unknown length type `u17`"),
+            ("length:u8,offset", "option `offset` is not KEY=VALUE"),
+            ("length:u8,max=1,max=2", "option `max` given twice"),
+            (
+                "length:u8,offset=4097",
+                "`offset=4097`: expected a whole number from 0 to 4096",
+            ),
+            ("length:u8,offset=-1", "from 0 to 4096"),
+            (
+                "length:u8,adjust=4294967297",
+                "from -4294967296 to 4294967296",
+            ),
+            (
+                "length:u8,adjust=-4294967297",
+                "from -4294967296 to 4294967296",
+            ),
+            ("length:u8,adjust=x", "expected a whole number"),
+            (
+                "length:u8,max=1025m",
+                "`max=1025m` is over the largest max, 1g",
+            ),
+            ("length:u8,max=abc", "`max=abc`:"),
+            (
+                "length:u8,bogus=1",
+                "unknown option `bogus` here; this form takes offset, adjust and max",
+            ),
+            ("varint,adjust=1", "this form takes offset and max"),
+            ("delimiter:x,offset=1", "this form takes max"),
+            ("delimiter:", "the delimiter is empty"),
+            ("delimiter:\\q", "unknown escape"),
+            ("delimiter:\\x2", "`\\x` needs two hex digits"),
+            ("delimiter:\\xzz", "`\\x` needs two hex digits"),
+        ] {
+            let p = problem(bad);
+            assert!(p.contains(says), "{bad:?}: {p}");
+        }
+        let sixty_five = "x".repeat(65);
+        assert_eq!(
+            problem(&format!("delimiter:{sixty_five}")),
+            "the delimiter is 65 bytes; at most 64"
+        );
+        assert_eq!(
+            spec(&format!("delimiter:{}", "x".repeat(64))).max(),
+            DEFAULT_MAX_FRAME_LENGTH
+        );
+        let e = "bogus".parse::<FrameSpec>().unwrap_err();
+        assert_eq!(e.input, "bogus");
+        assert!(e
+            .to_string()
+            .starts_with("bad framing description \"bogus\": unknown framing"));
+        // The type list names every type.
+        assert!(problem("length:x").ends_with(
+            "u8 u16be u16le u24be u24le u32be u32le i32be i32le u64be u64le i64be i64le"
+        ));
+    }
+
+    #[test]
+    fn accessors_per_form() {
+        let l = header(LengthType::U16Be, 3, 0, 9);
+        let v = FrameSpec::Varint { offset: 2, max: 8 };
+        let d = spec("delimiter:ab,max=7");
+        assert_eq!((l.max(), l.offset(), l.header_len(b"")), (9, 3, 5));
+        assert_eq!((v.max(), v.offset()), (8, 2));
+        assert_eq!((d.max(), d.offset(), d.header_len(b"xyzab")), (7, 0, 0));
+        // A varint's bytes: up to and including the first without the top bit, at most 4.
+        assert_eq!(v.header_len(b"tt\x05body"), 3);
+        assert_eq!(v.header_len(b"tt\x80\x01body"), 4);
+        assert_eq!(v.header_len(b"tt\x80\x80\x80\x01"), 6);
+        assert_eq!(v.header_len(b"tt\x80\x80\x80\x80\x01"), 6);
+        assert_eq!(v.header_len(b"tt\x80"), 3);
+        assert_eq!(v.header_len(b"tt"), 2);
+        assert_eq!(v.header_len(b"t"), 2);
+        let v1 = FrameSpec::Varint { offset: 1, max: 8 };
+        assert_eq!(v1.header_len(b"t\x00"), 2);
+    }
+
+    #[test]
+    fn displays_back_to_what_parses() {
+        for (input, shown) in [
+            ("length:u16be", "length:u16be"),
+            ("modbus", "length:u16be,offset=4"),
+            ("postgres", "length:i32be,offset=1,adjust=-4"),
+            ("length:u8,adjust=3,max=64k", "length:u8,adjust=3,max=64k"),
+            ("length:u8,max=1g", "length:u8,max=1g"),
+            ("length:u8,max=3m", "length:u8,max=3m"),
+            ("length:u8,max=2048", "length:u8,max=2k"),
+            ("length:u8,max=1000", "length:u8,max=1000"),
+            ("length:u8,max=1536", "length:u8,max=1536"),
+            ("length:u8,max=0", "length:u8,max=0"),
+            ("length:u8,max=8m", "length:u8"),
+            ("varint", "varint"),
+            ("mqtt", "varint,offset=1"),
+            ("delimiter:\\r\\n", "delimiter:\\r\\n"),
+            (
+                "delimiter:\\x2c \\t\\0\\\\~!\\x7f,max=9",
+                "delimiter:\\x2c\\x20\\t\\0\\\\~!\\x7f,max=9",
+            ),
+        ] {
+            let s = spec(input);
+            assert_eq!(s.to_string(), shown, "{input}");
+            assert_eq!(spec(shown), s, "{shown}");
+            let json = serde_json::to_string(&s).unwrap();
+            assert_eq!(json, serde_json::to_string(shown).unwrap());
+            assert_eq!(serde_json::from_str::<FrameSpec>(&json).unwrap(), s);
+        }
+        assert!(serde_json::from_str::<FrameSpec>("\"bogus\"").is_err());
+        assert_eq!(
+            escape(b"\n\r\t\0\\,a ~\x7f\xff"),
+            "\\n\\r\\t\\0\\\\\\x2ca\\x20~\\x7f\\xff"
+        );
+    }
+
+    #[test]
+    fn a_framing_choice_is_a_builtin_or_a_description() {
+        let c = |s: &str| s.parse::<FramingChoice>().unwrap();
+        assert_eq!(c("struct"), FramingChoice::Builtin(Framing::Struct));
+        assert_eq!(c(" ready "), FramingChoice::Builtin(Framing::Ready));
+        assert_eq!(c("dns"), FramingChoice::Spec(spec("length:u16be")));
+        assert_eq!(c("struct").to_string(), "struct");
+        assert_eq!(c("dns").to_string(), "length:u16be");
+        assert!("bogus".parse::<FramingChoice>().is_err());
+    }
+}

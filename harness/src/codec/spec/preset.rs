@@ -189,3 +189,59 @@ pub fn builtin_summary(framing: Framing) -> (&'static str, &'static str) {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_preset_names_its_description() {
+        let table: Vec<(&str, String)> = PRESETS
+            .iter()
+            .map(|p| (p.name, p.spec().to_string()))
+            .collect();
+        assert_eq!(
+            table,
+            [
+                ("dns", "length:u16be".to_string()),
+                ("modbus", "length:u16be,offset=4".into()),
+                ("mqtt", "varint,offset=1".into()),
+                ("postgres", "length:i32be,offset=1,adjust=-4".into()),
+                ("kafka", "length:i32be".into()),
+                ("thrift", "length:i32be".into()),
+                ("tls", "length:u16be,offset=3".into()),
+                ("lines", "delimiter:\\n".into()),
+                ("crlf", "delimiter:\\r\\n".into()),
+            ]
+        );
+        for p in &PRESETS {
+            assert_eq!(Preset::find(p.name).map(|f| f.name), Some(p.name));
+            assert!(
+                p.summary.len() > 20 && p.diagram.contains('+'),
+                "{}",
+                p.name
+            );
+        }
+        assert!(Preset::find("struct").is_none());
+        assert_eq!(
+            Preset::find("tls").unwrap().spec().max(),
+            DEFAULT_MAX_FRAME_LENGTH
+        );
+    }
+
+    #[test]
+    fn each_builtin_framing_has_its_own_summary_and_diagram() {
+        let mut seen = Vec::new();
+        for f in Framing::ALL {
+            let (summary, diagram) = builtin_summary(f);
+            assert!(summary.len() > 20, "{f}");
+            assert!(diagram.len() > 20, "{f}");
+            seen.push(summary);
+        }
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen.len(), Framing::ALL.len());
+        assert!(builtin_summary(Framing::Struct).0.contains("length:i32le"));
+        assert!(builtin_summary(Framing::Ready).1.contains("ready"));
+    }
+}
