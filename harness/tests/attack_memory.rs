@@ -1,10 +1,11 @@
 //! Memory under the flood: 1,000 connections each announcing 1 TB (and, harder, 1,000 each
-//! announcing the largest frame the server accepts, then silent), held open against an
-//! in-process server, must grow this process's resident memory (`VmRSS`, client and server
-//! together) by less than 64 MiB. The same through the chaos proxy with toxics (its slow path
-//! buffers per connection), idle connections included. One test, run alone in its own process,
-//! so no other test's allocations land in the measurement; the meter itself is checked to see a
-//! real growth.
+//! announcing the largest frame the server accepts, then silent; and, hardest, for `framed`,
+//! 1,000 each sending that whole frame but its last byte, which the server's buffer budget
+//! bounds), held open against an in-process server, must grow this process's resident memory
+//! (`VmRSS`, client and server together) by less than 64 MiB. The same through the chaos proxy
+//! with toxics (its slow path buffers per connection), idle connections included. One test, run
+//! alone in its own process, so no other test's allocations land in the measurement; the meter
+//! itself is checked to see a real growth.
 
 mod common;
 
@@ -23,7 +24,8 @@ use stickler::service::Service;
 const CONNECTIONS: usize = 1_000;
 const MAX_GROWTH: i64 = 64 << 20;
 
-/// Floods one server twice: with 1 TB announcements, and with held at-the-limit frames.
+/// Floods one server: with 1 TB announcements, with held at-the-limit headers, and (`framed`)
+/// with at-the-limit frames one byte short.
 async fn flood(framing: Framing, kind: HeaderKind, field: LengthField) {
     let mut server_config = ServerConfig::new(framing, Service::Cmd).header_kind(kind);
     server_config.length_field = field;
@@ -36,10 +38,17 @@ async fn flood(framing: Framing, kind: HeaderKind, field: LengthField) {
     config.pid = Some(std::process::id());
     let shape: Shape = config.shape();
     let at_limit = shape.with_field(shape.field_limit() as i64, b"");
-    for (what, bytes) in [
+    let mut floods = vec![
         ("announcing 1 TB", shape.announce_huge()),
         ("announcing the limit, held", at_limit),
-    ] {
+    ];
+    if framing == Framing::Framed {
+        floods.push((
+            "the largest frame but its last byte",
+            shape.frame_one_short(),
+        ));
+    }
+    for (what, bytes) in floods {
         let script = Script::Many {
             count: Count::Flood,
             bytes,

@@ -29,6 +29,7 @@ const ALL: &[Wire] = &[Wire::Raw, Wire::Ready, Wire::Len, Wire::Json, Wire::Uplo
 const HEADER: &[Wire] = &[Wire::Len, Wire::Json, Wire::Upload];
 const JSON: &[Wire] = &[Wire::Json, Wire::Upload];
 const COMMANDS: &[Wire] = &[Wire::Raw, Wire::Ready, Wire::Len, Wire::Json];
+const FRAMED: &[Wire] = &[Wire::Len, Wire::Json];
 const UPLOAD: &[Wire] = &[Wire::Upload];
 const READY: &[Wire] = &[Wire::Ready];
 
@@ -170,6 +171,8 @@ pub fn catalogue() -> Vec<Case> {
             build: |_| Script::Many { count: Count::Idle, bytes: Vec::new(), probe_while_held: false } },
         Case { name: "flood-huge-announce", about: "many connections (--flood-connections, default 1,000) each announcing 1 TB, held while probed", wires: HEADER,
             build: |s| Script::Many { count: Count::Flood, bytes: s.announce_huge(), probe_while_held: true } },
+        Case { name: "flood-frames-one-short", about: "many connections (--flood-connections) each sending a frame of the largest accepted length but its last byte, held while probed", wires: FRAMED,
+            build: |s| Script::Many { count: Count::Flood, bytes: s.frame_one_short(), probe_while_held: true } },
         // ---- the JSON header ----
         Case { name: "json-not-json", about: "JSON header that is not JSON (cut mid-object)", wires: JSON,
             build: |s| fin(s.json_frame(br#"{"file_size": 21, "#, FILE)) },

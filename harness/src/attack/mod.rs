@@ -70,7 +70,7 @@ pub struct AttackConfig {
     pub slow_interval: Duration,
     /// Connections of `idle-connections` (default 10,000; clamped to the descriptor limit).
     pub idle_connections: usize,
-    /// Connections of `flood-huge-announce` (default 1,000).
+    /// Connections of `flood-huge-announce` and `flood-frames-one-short` (default 1,000).
     pub flood_connections: usize,
     /// Most cut points of `body-cut-every` (default 256).
     pub max_cuts: usize,

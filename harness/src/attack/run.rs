@@ -468,6 +468,33 @@ async fn every_cut(config: &AttackConfig, bytes: &[u8]) -> Executed {
     }
 }
 
+/// Writes `bytes` on every stream at once, for at most `window` in all: a target that stops
+/// reading some of them (their writes would block) holds up neither the others nor the case.
+/// A stream the target closed or reset is left alone: the watch that follows sees it.
+async fn write_all_at_once(streams: &[TcpStream], bytes: &[u8], window: Duration) {
+    let deadline = tokio::time::Instant::now() + window;
+    let mut sent = vec![0usize; streams.len()];
+    loop {
+        let mut blocked = false;
+        for (s, sent) in streams.iter().zip(&mut sent) {
+            while *sent < bytes.len() {
+                match s.try_write(&bytes[*sent..]) {
+                    Ok(n) if n > 0 => *sent += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        blocked = true;
+                        break;
+                    }
+                    Ok(_) | Err(_) => *sent = bytes.len(),
+                }
+            }
+        }
+        if !blocked || tokio::time::Instant::now() >= deadline {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
 /// Many connections at once, each writing `bytes`, held; probed while held if asked, and
 /// always once they are gone.
 async fn many(config: &AttackConfig, want: usize, bytes: &[u8], probe_held: bool) -> Executed {
@@ -499,9 +526,7 @@ async fn many(config: &AttackConfig, want: usize, bytes: &[u8], probe_held: bool
     }
     reaction.connections = streams.len() + reaction.refused;
     if !bytes.is_empty() {
-        for s in &mut streams {
-            let _ = tokio::time::timeout(config.observe, s.write_all(bytes)).await;
-        }
+        write_all_at_once(&streams, bytes, config.observe).await;
     }
     // Give the target its watch to react, then see what it did to each connection.
     tokio::time::sleep(config.observe).await;

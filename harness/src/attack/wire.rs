@@ -168,6 +168,14 @@ impl Shape {
             }
         }
     }
+
+    /// A request of the largest body the target accepts (`max_frame_length`), all but its last
+    /// byte: the most a server must buffer for one frame, held there.
+    pub fn frame_one_short(&self) -> Vec<u8> {
+        let mut bytes = self.request(&vec![b'x'; self.max_frame_length]);
+        bytes.pop();
+        bytes
+    }
 }
 
 /// The largest value a length field holds.

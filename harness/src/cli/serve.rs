@@ -14,6 +14,7 @@ use stickler::codec::framed::HeaderKind;
 use stickler::codec::spec::FramingChoice;
 use stickler::peer::server::{self, ServerConfig};
 use stickler::udp::UdpService;
+use stickler::units::{parse_size, parse_usize};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -57,6 +58,15 @@ pub struct ServeArgs {
     /// Largest upload, in bytes.
     #[arg(long, default_value_t = stickler::codec::upload::DEFAULT_MAX_FILE_SIZE)]
     max_upload_size: usize,
+    /// Request bytes all connections together may buffer (bytes, or 64m, 512k, 1g), beyond
+    /// 4 KiB each; a connection with no room is not read until room frees, and is closed after
+    /// --idle-timeout. At least the largest request (--max-frame-length).
+    #[arg(long, value_name = "BYTES", value_parser = parse_usize, default_value_t = server::DEFAULT_MAX_BUFFERED)]
+    max_buffered: usize,
+    /// Bytes of uploads this server may store (bytes, or 512m, 4g), uploads in progress
+    /// included; an upload that would pass it is refused with an error status.
+    #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value_t = server::DEFAULT_MAX_STORAGE)]
+    max_storage: u64,
     /// Leave Nagle's algorithm on (TCP_NODELAY off) on accepted sockets.
     #[arg(long)]
     no_nodelay: bool,
@@ -79,8 +89,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .idle_timeout(args.idle_timeout)
         .max_frame_length(args.max_frame_length)
         .max_upload_size(args.max_upload_size)
+        .max_buffered(args.max_buffered)
+        .max_storage(args.max_storage)
         .nodelay(!args.no_nodelay);
     config.storage_dir = args.storage_dir;
+    config.check().map_err(anyhow::Error::msg)?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(args.listen)

@@ -1,7 +1,8 @@
 //! The `framed` server (ours, the control group): requests and replies both carry a `struct`
 //! or `json` header (or follow a framing description), decoded by [`FramedCodec`] independently
 //! of how the bytes were chunked.
-//! Pipelined requests are answered in order.
+//! Pipelined requests are answered in order. A request is buffered whole (within the server's
+//! buffer budget, see [`Conn`]) and its budget given back once it is answered.
 
 use bytes::{Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
@@ -22,7 +23,6 @@ pub(super) async fn serve(conn: &mut Conn) -> Result<(), ConnError> {
         config.max_frame_length,
     );
     let mut buf = BytesMut::new();
-    let mut out = BytesMut::new();
     // Whether part of a request has arrived (it may be only a consumed header: `buf` empty).
     let mut in_frame = false;
     loop {
@@ -35,9 +35,10 @@ pub(super) async fn serve(conn: &mut Conn) -> Result<(), ConnError> {
             in_frame = false;
             let reply = Bytes::from(config.service.reply(&request));
             debug!(peer = %conn.peer, request = request.len(), reply = reply.len(), "exchange");
+            // A fresh buffer per reply: a large reply's memory is not kept for the next one.
+            let mut out = BytesMut::new();
             codec.encode(reply, &mut out).map_err(ConnError::Reply)?;
             conn.write(&out).await?;
-            out.clear();
         }
         let n = if in_frame {
             conn.read_in_flight(&mut buf, READ_CHUNK, "reading the rest of a request")

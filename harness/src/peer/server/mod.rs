@@ -1,7 +1,8 @@
 //! Reference servers for every TCP framing (docs/wire.md), over an already-bound listener.
 //!
 //! [`spawn`] (or [`spawn_local`], on a free 127.0.0.1 port) starts a server on its own task and
-//! returns its [`ServerHandle`]; [`run`] serves in the foreground until a given future completes.
+//! returns its [`ServerHandle`]; [`run`] serves in the foreground until a given future completes;
+//! [`serve_io`] serves one in-memory stream (`tokio::io::duplex`) as one connection, the same way.
 //!
 //! A server accepts connections until shutdown, serving each on its own task: unlike
 //! the tutorials' servers (one client at a time), many clients are served concurrently. Past
@@ -9,6 +10,12 @@
 //! line. A connection idle for [`ServerConfig::idle_timeout`] is closed. On shutdown the listener
 //! closes, idle connections close, and exchanges in flight finish (up to
 //! [`ServerConfig::drain_timeout`]).
+//!
+//! Memory: all connections together buffer at most [`ServerConfig::max_buffered`] request
+//! bytes beyond [`CONN_ALLOWANCE`] (4 KiB) each. A connection that would pass it is not read
+//! (TCP backpressure: its peer's writes block) until room frees, and is closed, with a log line
+//! naming `--max-buffered`, if that takes longer than the idle timeout. Stored uploads count
+//! against [`ServerConfig::max_storage`].
 //!
 //! The handler of a connection is chosen by the request format of its framing
 //! ([`Framing::formats`](crate::codec::Framing::formats)):
@@ -22,38 +29,82 @@ mod config;
 mod conn;
 mod faithful;
 mod framed;
+mod limits;
 mod upload;
 
 pub use config::{
-    ServerConfig, DEFAULT_DRAIN_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
+    ServerConfig, DEFAULT_DRAIN_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BUFFERED,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_STORAGE,
 };
 pub use conn::ConnError;
+pub use limits::{QuotaFull, CONN_ALLOWANCE};
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::codec::{Format, Framing};
-use conn::Conn;
+use conn::{Conn, Peer};
+use limits::Limits;
 
 pub use super::handle::ServerHandle;
 
-/// Serves one connection to its end with the handler of the framing's request format, and
-/// logs why it ended.
-async fn serve(mut conn: Conn) {
+/// Serves one connection to its end with the handler of the framing's request format, logs
+/// why it ended and returns that.
+async fn serve(mut conn: Conn) -> Result<(), ConnError> {
     conn.accepted();
     let result = match conn.config.formats().request {
         Format::OneRead | Format::Ready => faithful::serve(&mut conn).await,
         Format::Length | Format::Json | Format::Spec => framed::serve(&mut conn).await,
         Format::Upload => upload::serve(&mut conn).await,
     };
-    conn.closed(result);
+    conn.closed(&result);
+    result
+}
+
+/// Serves one in-memory stream (e.g. one end of `tokio::io::duplex`) as one connection, to its
+/// end, exactly as an accepted TCP connection is served: the same handler for the framing, the
+/// same idle timeout (tokio timers: `tokio::time::pause()` applies), the same log line (peer
+/// `in-memory`). Returns why the connection ended.
+///
+/// Nothing is shared with other calls: shutdown never comes (the stream ends it), and the
+/// connection has a buffer budget ([`ServerConfig::max_buffered`]) and a storage quota of its
+/// own. The config is not [checked](ServerConfig::check): a budget below the largest request
+/// only makes such a request end in [`ConnError::BudgetFull`]. Uploads need
+/// `config.storage_dir`: without one, the upload is answered with an error status and the
+/// connection ends with [`ConnError::Storage`].
+pub async fn serve_io<S>(io: S, config: Arc<ServerConfig>) -> Result<(), ConnError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let limits = Limits::new(&config);
+    let conn = Conn::new(
+        io,
+        Peer::InMemory,
+        config,
+        CancellationToken::new(),
+        &limits,
+    );
+    serve(conn).await
+}
+
+/// Serves one accepted TCP connection (see [`serve`]).
+async fn serve_tcp(
+    stream: TcpStream,
+    peer: SocketAddr,
+    config: Arc<ServerConfig>,
+    stop: CancellationToken,
+    limits: &Limits,
+) {
+    let _ = serve(Conn::new(stream, Peer::Tcp(peer), config, stop, limits)).await;
 }
 
 /// Starts serving `listener` on a new task; the handle signals shutdown and awaits the drain.
@@ -70,12 +121,16 @@ pub async fn spawn_local(config: ServerConfig) -> std::io::Result<ServerHandle> 
     spawn(TcpListener::bind("127.0.0.1:0").await?, config)
 }
 
-/// Serves `listener` until `shutdown` completes, then drains connections and returns.
+/// Serves `listener` until `shutdown` completes, then drains connections and returns. A config
+/// that fails [`ServerConfig::check`] is refused (`InvalidInput`) before anything is served.
 pub async fn run(
     listener: TcpListener,
     mut config: ServerConfig,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    config
+        .check()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     // Kept alive (and removed on return) when uploads go to a fresh temporary directory.
     let _temp_dir = match (config.framing, &config.storage_dir) {
         (Framing::Upload, None) => {
@@ -97,8 +152,10 @@ pub async fn run(
         framing = %config.framing_name(),
         service = %config.service,
         storage = ?config.storage_dir,
+        max_buffered = config.max_buffered,
         "serving"
     );
+    let limits = Limits::new(&config);
     let config = Arc::new(config);
     let limit = Arc::new(Semaphore::new(config.max_connections));
     let stop = CancellationToken::new();
@@ -124,9 +181,9 @@ pub async fn run(
                             warn!(%peer, error = %e, "could not set TCP_NODELAY");
                         }
                     }
-                    let conn = Conn::new(stream, peer, config.clone(), stop.clone());
+                    let (config, stop, limits) = (config.clone(), stop.clone(), limits.clone());
                     tasks.spawn(async move {
-                        serve(conn).await;
+                        serve_tcp(stream, peer, config, stop, &limits).await;
                         drop(permit);
                     });
                 }

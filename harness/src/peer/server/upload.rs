@@ -4,11 +4,14 @@
 //! straight to a temporary file in the storage directory, so a file is never whole in memory.
 //! Only the base name of `file_name` is kept (`..`, empty and NUL-bearing names are refused by
 //! the codec), an `md5` is required, and the file is renamed to its name only after the md5
-//! matched. Any failure removes the temporary file. Each upload is answered with a
-//! `struct`-framed JSON status: `{"ok": true, "file_name", "file_size", "md5"}` or
-//! `{"ok": false, "error"}`; after an error the connection is closed.
+//! matched. The announced size is claimed from the storage quota (`--max-storage`) before the
+//! temporary file is created: an upload that would pass it is refused. Any failure (a write
+//! error such as a full disk included) removes the temporary file and gives its claim back.
+//! Each upload is answered with a `struct`-framed JSON status: `{"ok": true, "file_name",
+//! "file_size", "md5"}` or `{"ok": false, "error"}`; after an error the connection is closed.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use bytes::BytesMut;
 use rand::Rng;
@@ -18,6 +21,7 @@ use tokio_util::codec::{Decoder, Encoder};
 use tracing::info;
 
 use super::conn::{Conn, ConnError, Next};
+use super::limits::{Claim, Quota};
 use crate::codec::json::python_dumps;
 use crate::codec::length::LengthCodec;
 use crate::codec::upload::{safe_name, UploadHeader, UploadItem};
@@ -25,22 +29,31 @@ use crate::codec::CodecError;
 
 const READ_CHUNK: usize = 64 << 10;
 
-/// A file being received: removed on drop unless it was committed.
+/// A file being received: removed on drop unless it was committed; its quota claim goes back
+/// with it.
 struct PartFile {
     temp: PathBuf,
     dest: PathBuf,
     file: tokio::fs::File,
     name: String,
     size: usize,
+    claim: Option<Claim>,
     committed: bool,
 }
 
 impl PartFile {
-    async fn create(dir: &Path, header: &UploadHeader) -> Result<PartFile, ConnError> {
+    async fn create(
+        dir: &Path,
+        header: &UploadHeader,
+        quota: &Arc<Quota>,
+    ) -> Result<PartFile, ConnError> {
         let name = safe_name(&header.file_name)?.to_owned();
         if header.md5.is_none() {
             return Err(CodecError::BadField { key: "md5" }.into());
         }
+        let claim = quota
+            .claim(header.file_size as u64)
+            .map_err(ConnError::Quota)?;
         let tag: u64 = rand::thread_rng().gen();
         let temp = dir.join(format!(".{name}.{tag:016x}.part"));
         let file = tokio::fs::OpenOptions::new()
@@ -55,6 +68,7 @@ impl PartFile {
             file,
             name,
             size: header.file_size,
+            claim: Some(claim),
             committed: false,
         })
     }
@@ -69,6 +83,9 @@ impl PartFile {
             .await
             .map_err(ConnError::Storage)?;
         self.committed = true;
+        if let Some(claim) = self.claim.take() {
+            claim.keep(&self.name);
+        }
         Ok((std::mem::take(&mut self.name), self.size))
     }
 }
@@ -121,7 +138,7 @@ async fn receive(conn: &mut Conn) -> Result<(), ConnError> {
         match decoder.decode(&mut buf)? {
             Some(UploadItem::Header(header)) => {
                 in_header = false;
-                part = Some(PartFile::create(&dir, &header).await?);
+                part = Some(PartFile::create(&dir, &header, &conn.quota).await?);
                 continue;
             }
             Some(UploadItem::Chunk(piece)) => {
