@@ -13,3 +13,5 @@ for example in harness/examples/*.rs; do
 done
 echo "== the full-size proxy load test: 1,000 connections x 1 MiB through split+coalesce+latency"
 cargo test -p stickler --test proxy_load -- --ignored
+echo "== the full-size server budget test: 1,000 connections each holding an 8 MiB frame but its last byte"
+cargo test -p stickler --test server_budget -- --ignored
