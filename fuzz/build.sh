@@ -8,7 +8,8 @@
 # Here: `bash fuzz/build.sh` builds into fuzz/out/ (override with OUT=DIR); the nightly toolchain
 # and cargo-fuzz are needed, as for `cargo fuzz run`.
 #
-# Knobs: FUZZ_TARGETS="decoder ..." (default: every target `cargo fuzz list` prints),
+# Knobs: FUZZ_TARGETS="decoder server" (default: every target `cargo fuzz list` prints:
+#        decoder, server),
 #        FUZZ_DEBUG_ASSERTIONS=0 to build without debug assertions (default: with them),
 #        FUZZ_SANITIZER=none|address|leak|memory|thread (default: cargo fuzz's, address).
 
@@ -28,6 +29,8 @@ if ! rustc --version | grep -q nightly; then
   TOOLCHAIN=(+nightly)
 fi
 
+# A stale committed lock gets rewritten by the build: say so at the end.
+LOCK_BEFORE=$(cksum < Cargo.lock 2>/dev/null || true)
 TARGETS=${FUZZ_TARGETS:-$(cargo "${TOOLCHAIN[@]}" fuzz list)}
 FLAGS=(-O)
 if [ "${FUZZ_DEBUG_ASSERTIONS:-1}" != 0 ]; then
@@ -59,3 +62,6 @@ for target in $TARGETS; do
   done
   echo "built $OUT/$target"
 done
+if [ "$(cksum < Cargo.lock 2>/dev/null || true)" != "$LOCK_BEFORE" ]; then
+  echo "warning: the build rewrote fuzz/Cargo.lock (it was stale): commit the new one" >&2
+fi

@@ -4,15 +4,16 @@
 //! ```text
 //! input[0] < 0x80 → raw:        [decoder][k][k piece lengths][payload]
 //!                   decoder = input[0] % 11, an index into RAW_DECODERS; it runs over the
-//!                   payload whole, in 1-byte pieces and in the given pieces, and
-//!                   the outcomes (items, then the error) must be identical; naive must not panic
+//!                   payload whole and cut by the piece lengths (see `cut`), and when the
+//!                   payload is at most ONE_BYTE_MAX bytes also in 1-byte pieces; the outcomes
+//!                   (items, then the error) must be identical; naive must not panic
 //! 0x80 ≤ input[0] < 0xc0 → round trip: [mode][framing][cut][count][(len: u16 le, bytes)…][piece lengths…]
-//!                   messages → encode → split → decode must give the messages back, and a
+//!                   messages → encode → cut → decode must give the messages back, and a
 //!                   prefix of the stream must give a prefix of them and then `Truncated`
 //! 0xc0 ≤ input[0] < 0xe0 → spec raw: [mode][description][k][k piece lengths][payload]
 //!                   a fuzzer-chosen description (see below) must print and parse back to
-//!                   itself, and its SpecCodec must give one outcome over the payload whole,
-//!                   in 1-byte pieces and in the given pieces
+//!                   itself, and its SpecCodec must give one outcome over the payload as the
+//!                   raw check cuts it
 //! input[0] ≥ 0xe0 → spec round trip: [mode][description][cut][count][(len: u16 le, bytes)…][piece lengths…]
 //!                   as the round trip, through the description's SpecCodec; an item the
 //!                   encoder refuses (shorter than the offset, over max, not fitting the
@@ -24,9 +25,15 @@
 //!                   2 delimiter: [n % 4 + 1][n bytes]
 //! ```
 //!
+//! The fuzzer chooses the reads: the piece lengths are cycled for at most [`MAX_PIECES`]
+//! pieces, then the rest of the stream is one read, so an execution makes a bounded number of
+//! decode calls whatever the input's length (the fuzzer's speed is its coverage). The 1-byte
+//! pass, one decode call per byte, runs only on short payloads here; [`every_decoder`] runs it
+//! over any length (the regression tests do, on every golden fixture and on generated streams).
+//!
 //! One decoder per input (rather than all of them every time) keeps an execution short and lets
 //! the fuzzer's coverage feedback settle on one decoder's states; [`every_decoder`] runs them all
-//! over one input (the regression tests do that for every golden fixture).
+//! over one input.
 //!
 //! The ready reply decoder reads its digits from one read, so it is checked with the digits as
 //! the first piece (what the handshake delivers), for one exchange. Upload body pieces depend on
@@ -81,7 +88,8 @@ pub fn run(input: &[u8]) -> Result<(), Failure> {
         None => Ok(()),
         Some((&mode, rest)) if mode < 0x80 => {
             let (lens, payload) = lens_and_payload(rest);
-            raw(Some(usize::from(mode) % RAW_DECODERS.len()), payload, lens)
+            let which = usize::from(mode) % RAW_DECODERS.len();
+            raw(Some(which), payload, lens, Reads::Fuzz)
         }
         Some((&mode, rest)) if mode < 0xc0 => round_trip(rest),
         Some((&mode, rest)) => {
@@ -96,7 +104,7 @@ pub fn run(input: &[u8]) -> Result<(), Failure> {
             }
             let checked = if mode < 0xe0 {
                 let (lens, payload) = lens_and_payload(cur.0);
-                spec_raw(&spec, payload, lens)
+                spec_raw(&spec, payload, lens, Reads::Fuzz)
             } else {
                 spec_round_trip(&spec, cur)
             };
@@ -142,8 +150,87 @@ pub const STRUCT_FIELDS: [(&str, LengthField); 4] = [
     ),
 ];
 
+/// Most pieces [`cut`] makes of a stream before the rest is one more: the fuzz check's decode
+/// calls per pass stay bounded however long the input.
+pub const MAX_PIECES: usize = 16;
+
+/// Longest payload the fuzz check also reads 1 byte at a time (one decode call per byte).
+pub const ONE_BYTE_MAX: usize = 32;
+
+/// The reads the fuzz check chooses: pieces of the given lengths, cycling through them (0 counts
+/// as 1), at most [`MAX_PIECES`] of them, then the rest as one piece; no lengths means one piece.
+///
+/// ```
+/// use stickler::codec::property::cut;
+/// let reads = cut(b"abcdefgh", &[1, 2]);
+/// assert_eq!(reads, [&b"a"[..], b"bc", b"d", b"ef", b"g", b"h"]);
+/// let long = [0u8; 100];
+/// assert_eq!(cut(&long, &[1]).len(), 17); // 16 bytes one by one, then the other 84 at once
+/// ```
+pub fn cut<'a>(payload: &'a [u8], lens: &[u8]) -> Vec<&'a [u8]> {
+    let mut pieces = Vec::with_capacity(MAX_PIECES.min(payload.len()) + 1);
+    let mut rest = payload;
+    for &len in lens.iter().cycle().take(MAX_PIECES) {
+        if rest.is_empty() {
+            break;
+        }
+        let (piece, tail) = rest.split_at(usize::from(len.max(1)).min(rest.len()));
+        pieces.push(piece);
+        rest = tail;
+    }
+    if !rest.is_empty() || pieces.is_empty() {
+        pieces.push(rest);
+    }
+    pieces
+}
+
+/// Which reads a payload is compared over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reads {
+    /// The fuzz check: whole, [`cut`] by the piece lengths, and 1 byte at a time when the
+    /// payload is at most [`ONE_BYTE_MAX`] bytes.
+    Fuzz,
+    /// [`every_decoder`]: whole, [`split_by`] the piece lengths (no bound), and 1 byte at a time.
+    Every,
+}
+
+/// One payload's splittings under [`Reads`]: whole, by the piece lengths, and (maybe) by bytes.
+struct Splits<'a> {
+    whole: [&'a [u8]; 1],
+    chosen: Vec<&'a [u8]>,
+    ones: Vec<&'a [u8]>,
+}
+
+impl<'a> Splits<'a> {
+    fn new(payload: &'a [u8], lens: &[u8], reads: Reads) -> Self {
+        let (chosen, ones) = match reads {
+            Reads::Fuzz => (cut(payload, lens), payload.len() <= ONE_BYTE_MAX),
+            Reads::Every => (split_by(payload, lens), true),
+        };
+        let ones = if ones && payload.len() > 1 {
+            payload.chunks(1).collect()
+        } else {
+            Vec::new()
+        };
+        Splits {
+            whole: [payload],
+            chosen,
+            ones,
+        }
+    }
+
+    /// The splittings to compare, whole first.
+    fn all(&self) -> Vec<&[&'a [u8]]> {
+        let mut all: Vec<&[&[u8]]> = vec![&self.whole, &self.chosen];
+        if !self.ones.is_empty() {
+            all.push(&self.ones);
+        }
+        all
+    }
+}
+
 /// Splits `payload` into pieces of the given lengths, cycling through them (0 counts as 1);
-/// no lengths means one piece.
+/// no lengths means one piece. Unbounded: the tests' splitting ([`cut`] is the fuzz check's).
 pub fn split_by<'a>(payload: &'a [u8], lens: &[u8]) -> Vec<&'a [u8]> {
     if lens.is_empty() {
         return vec![payload];
@@ -258,19 +345,20 @@ pub const RAW_DECODERS: [&str; 11] = [
     "naive",
 ];
 
-/// Every decoder over `payload` whole, in 1-byte pieces and in pieces of `lens` (cycled): one
-/// outcome per decoder, whatever the splitting (naive: no panic).
+/// Every decoder over `payload` whole, in 1-byte pieces and in pieces of `lens` (cycled over
+/// the whole payload): one outcome per decoder, whatever the splitting (naive: no panic).
 pub fn every_decoder(payload: &[u8], lens: &[u8]) -> Result<(), Failure> {
-    raw(None, payload, lens)
+    raw(None, payload, lens, Reads::Every)
 }
 
 /// Raw check of decoder `which` (an index into [`RAW_DECODERS`]), or of all of them.
-fn raw(which: Option<usize>, payload: &[u8], lens: &[u8]) -> Result<(), Failure> {
-    let whole = [payload];
-    let ones: Vec<&[u8]> = payload.chunks(1).collect();
-    let chosen = split_by(payload, lens);
-    let splits: [&[&[u8]]; 3] = [&whole, &ones, &chosen];
+fn raw(which: Option<usize>, payload: &[u8], lens: &[u8], reads: Reads) -> Result<(), Failure> {
+    if which == Some(9) {
+        return ready_split_check(payload, lens, reads);
+    }
     let on = |i: usize| which.is_none_or(|w| w == i);
+    let split = Splits::new(payload, lens, reads);
+    let splits = split.all();
 
     for (i, (name, field)) in STRUCT_FIELDS.into_iter().enumerate() {
         if on(i) {
@@ -296,12 +384,12 @@ fn raw(which: Option<usize>, payload: &[u8], lens: &[u8]) -> Result<(), Failure>
         same_over("token", &splits, TokenDecoder::default, same)?;
     }
     if on(9) {
-        ready_split_check(payload, lens)?;
+        ready_split_check(payload, lens, reads)?;
     }
     if on(10) {
         // Naive depends on the reads by design: it only has to survive them. Its 1-byte pass
         // is left out (one item per byte is all it does; chosen pieces of 1 cover it).
-        for split in [&whole[..], &chosen] {
+        for split in [&split.whole[..], &split.chosen] {
             let _ = decode_chunks(&mut NaiveCodec::default(), split.iter().copied());
         }
     }
@@ -309,16 +397,15 @@ fn raw(which: Option<usize>, payload: &[u8], lens: &[u8]) -> Result<(), Failure>
 }
 
 /// The digits as the first piece (its length is the first piece length), the rest as the body,
-/// split whole, in 1-byte pieces and by the remaining lengths: one outcome.
-fn ready_split_check(payload: &[u8], lens: &[u8]) -> Result<(), Failure> {
+/// split whole, by the remaining lengths and (as `reads` says) in 1-byte pieces: one outcome.
+fn ready_split_check(payload: &[u8], lens: &[u8], reads: Reads) -> Result<(), Failure> {
     let d = usize::from(lens.first().copied().unwrap_or(1).max(1)).min(payload.len());
     let (digits, body) = payload.split_at(d);
-    let first = ready_exchange(digits, [body]);
-    let others = [
-        ready_exchange(digits, body.chunks(1)),
-        ready_exchange(digits, split_by(body, lens.get(1..).unwrap_or_default())),
-    ];
-    for (i, other) in others.into_iter().enumerate() {
+    let split = Splits::new(body, lens.get(1..).unwrap_or_default(), reads);
+    let mut splits = split.all().into_iter();
+    let first = ready_exchange(digits, splits.next().unwrap_or_default().iter().copied());
+    for (i, other) in splits.enumerate() {
+        let other = ready_exchange(digits, other.iter().copied());
         if other != first {
             return Err(fail(
                 "ready reply",
@@ -389,14 +476,15 @@ fn compare<T: PartialEq + fmt::Debug>(
     }
 }
 
-/// Decodes `stream` split by `lens` and requires `expected`; then decodes the prefix chosen by
-/// `cut` and requires a prefix of `expected` followed by `Truncated` (none at a frame boundary).
+/// Decodes `stream` [`cut`] by `lens` and requires `expected`; then decodes the prefix chosen by
+/// `at` (cut the same way) and requires a prefix of `expected` followed by `Truncated` (none at a
+/// frame boundary).
 fn expect<D, T>(
     name: &'static str,
     make: impl Fn() -> D,
     stream: &[u8],
     lens: &[u8],
-    cut: u8,
+    at: u8,
     expected: Vec<T>,
     (norm, partial): Norm<D::Item, T>,
 ) -> Result<(), Failure>
@@ -404,21 +492,21 @@ where
     D: Decoder<Error = CodecError>,
     T: PartialEq + fmt::Debug,
 {
-    let got = norm(decode_chunks(&mut make(), split_by(stream, lens)));
-    let expected = Decoded {
-        items: expected,
-        error: None,
-    };
-    compare(name, expected, got).map_err(|f| Failure {
-        detail: format!("{} (stream of {} bytes)", f.detail, stream.len()),
-        ..f
-    })?;
-    let end = stream.len() * usize::from(cut) / 256;
-    let prefix = norm(decode_chunks(&mut make(), split_by(&stream[..end], lens)));
-    let whole = norm(decode_chunks(&mut make(), [stream]));
-    let ok_items = prefix.items.len() <= whole.items.len()
-        && whole
-            .items
+    let got = norm(decode_chunks(&mut make(), cut(stream, lens)));
+    if got.error.is_some() || got.items != expected {
+        let expected = Decoded {
+            items: expected,
+            error: None,
+        };
+        return compare(name, expected, got).map_err(|f| Failure {
+            detail: format!("{} (stream of {} bytes)", f.detail, stream.len()),
+            ..f
+        });
+    }
+    let end = stream.len() * usize::from(at) / 256;
+    let prefix = norm(decode_chunks(&mut make(), cut(&stream[..end], lens)));
+    let ok_items = prefix.items.len() <= expected.len()
+        && expected
             .iter()
             .zip(&prefix.items)
             .all(|(a, b)| a == b || partial(a, b));

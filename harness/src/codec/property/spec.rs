@@ -33,19 +33,23 @@ pub(super) fn fuzz_spec(cur: &mut Cursor) -> FrameSpec {
     }
 }
 
-/// The description's codec over `payload` whole, in 1-byte pieces and in pieces of `lens`.
-pub(super) fn spec_raw(spec: &FrameSpec, payload: &[u8], lens: &[u8]) -> Result<(), Failure> {
-    let whole = [payload];
-    let ones: Vec<&[u8]> = payload.chunks(1).collect();
-    let chosen = split_by(payload, lens);
+/// The description's codec over `payload` whole, cut by `lens` and (as `reads` says) in 1-byte
+/// pieces.
+pub(super) fn spec_raw(
+    spec: &FrameSpec,
+    payload: &[u8],
+    lens: &[u8],
+    reads: Reads,
+) -> Result<(), Failure> {
+    let split = Splits::new(payload, lens, reads);
     let codec = || SpecCodec::new(spec.clone());
-    same_over("spec", &[&whole, &ones, &chosen], codec, same)
+    same_over("spec", &split.all(), codec, same)
 }
 
 /// Messages → encode (each alone, then as one stream) → split → decode: the encoded messages
 /// back, one by one; a prefix of the stream gives a prefix of them, then `Truncated`.
 pub(super) fn spec_round_trip(spec: &FrameSpec, mut cur: Cursor) -> Result<(), Failure> {
-    let cut = cur.byte();
+    let at = cur.byte();
     let items = messages(&mut cur);
     let mut codec = SpecCodec::new(spec.clone());
     let mut stream = BytesMut::new();
@@ -82,5 +86,5 @@ pub(super) fn spec_round_trip(spec: &FrameSpec, mut cur: Cursor) -> Result<(), F
         expected.push(one.freeze());
     }
     let codec = || SpecCodec::new(spec.clone());
-    expect("spec", codec, &stream, cur.0, cut, expected, (same, exact))
+    expect("spec", codec, &stream, cur.0, at, expected, (same, exact))
 }
