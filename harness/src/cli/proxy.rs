@@ -13,6 +13,7 @@ use stickler::proxy::record::read_events;
 use stickler::proxy::toxic::parse::SYNTAX_HELP;
 use stickler::proxy::transcript::transcript_for;
 use stickler::proxy::{api, FastMode, PieceSchedule, Proxy, ProxyConfig, RecordSink, ToxicSpec};
+use stickler::units::parse_usize;
 
 #[derive(Debug, Args)]
 #[command(after_help = SYNTAX_HELP)]
@@ -44,6 +45,11 @@ pub struct ProxyArgs {
     /// How a direction with no toxic moves bytes.
     #[arg(long, value_enum, default_value_t = FastMode::Copy)]
     fast_path: FastMode,
+    /// The budget of bytes held read but not yet written, across all connections and both
+    /// directions (512, 64k, 64m, 1g); a direction that finds it spent stops reading until
+    /// writes free room. With --api: each proxy's own.
+    #[arg(long, value_name = "BYTES", default_value = "64m", value_parser = parse_usize)]
+    max_queued: usize,
     /// Show a recording made with --record-bytes, piece by piece with the frames each carries
     /// under --framing, then exit.
     #[arg(long, value_name = "FILE", requires = "framing")]
@@ -93,6 +99,7 @@ async fn serve(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         config.seed = args.seed;
         config.nodelay = !args.no_nodelay;
         config.fast_mode = args.fast_path;
+        config.max_queued = args.max_queued;
         if let Some(path) = &args.record {
             config.record = Some(
                 RecordSink::file(path, args.record_bytes)
@@ -121,6 +128,7 @@ async fn serve(args: ProxyArgs) -> anyhow::Result<ExitCode> {
             let server = api::ApiServer::bind(addr)
                 .await
                 .with_context(|| format!("serving the API on {addr}"))?;
+            server.set_max_queued(args.max_queued);
             eprintln!(
                 "stickler proxy: toxiproxy API on http://{}",
                 server.local_addr()

@@ -23,6 +23,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -78,10 +79,11 @@ impl Entry {
     }
 }
 
-#[derive(Default)]
 struct ApiState {
     proxies: Mutex<BTreeMap<String, Entry>>,
     seed: u64,
+    /// The budget of queued bytes of each proxy started from now on.
+    max_queued: AtomicUsize,
 }
 
 async fn resolve(addr: &str, what: &str) -> ApiResult<SocketAddr> {
@@ -106,6 +108,7 @@ impl ApiState {
         })?;
         let mut c = ProxyConfig::new(upstream);
         c.seed = self.seed;
+        c.max_queued = self.max_queued.load(Ordering::Relaxed);
         Ok(Proxy::start(l, c))
     }
 
@@ -425,7 +428,7 @@ async fn version() -> Json<Value> {
 async fn metrics(State(st): State<Arc<ApiState>>) -> Response {
     let map = st.proxies.lock().await;
     let mut s = String::new();
-    let families: [(&str, &str, &str); 4] = [
+    let families: [(&str, &str, &str); 6] = [
         (
             "stickler_proxy_sent_bytes_total",
             "counter",
@@ -445,6 +448,16 @@ async fn metrics(State(st): State<Arc<ApiState>>) -> Response {
             "stickler_proxy_upstream_refused_total",
             "counter",
             "Connections whose upstream refused or did not answer.",
+        ),
+        (
+            "stickler_proxy_queued_bytes",
+            "gauge",
+            "Bytes held read but not yet written, both directions, as the budget counts them.",
+        ),
+        (
+            "stickler_proxy_max_queued_bytes",
+            "gauge",
+            "The budget of queued bytes.",
         ),
     ];
     for (metric, kind, help) in families {
@@ -473,6 +486,12 @@ async fn metrics(State(st): State<Arc<ApiState>>) -> Response {
                 }
                 "stickler_proxy_connections_active" => {
                     let _ = writeln!(s, "{metric}{{{labels}}} {}", h.active());
+                }
+                "stickler_proxy_queued_bytes" => {
+                    let _ = writeln!(s, "{metric}{{{labels}}} {}", h.queued_bytes());
+                }
+                "stickler_proxy_max_queued_bytes" => {
+                    let _ = writeln!(s, "{metric}{{{labels}}} {}", h.max_queued());
                 }
                 _ => {
                     let _ = writeln!(s, "{metric}{{{labels}}} {}", h.refused());
@@ -575,6 +594,7 @@ impl ApiServer {
         let state = Arc::new(ApiState {
             proxies: Mutex::new(BTreeMap::new()),
             seed,
+            max_queued: AtomicUsize::new(super::DEFAULT_MAX_QUEUED),
         });
         let cancel = CancellationToken::new();
         let app = router(state.clone());
@@ -596,6 +616,12 @@ impl ApiServer {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The budget of queued bytes ([`ProxyConfig::max_queued`]) of each proxy started from now
+    /// on (each proxy has its own); 64 MiB unless set.
+    pub fn set_max_queued(&self, bytes: usize) {
+        self.state.max_queued.store(bytes, Ordering::Relaxed);
     }
 
     /// Creates the proxies of a config file and their toxics, in the file's order, through the

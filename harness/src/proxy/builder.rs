@@ -74,7 +74,7 @@ pub enum ChaosProxyError {
 }
 
 /// Configures a [`ChaosProxy`]; made by [`ChaosProxy::builder`]. Defaults: no toxic, seed 0, no
-/// recording.
+/// recording, a budget of 64 MiB queued.
 ///
 /// ```
 /// use stickler::proxy::builder::ChaosProxy;
@@ -208,6 +208,21 @@ impl ChaosProxyBuilder {
     /// ```
     pub fn replay(mut self, schedule: PieceSchedule) -> Self {
         self.config.replay = Some(schedule);
+        self
+    }
+
+    /// The budget of bytes the proxy holds read but not yet written, across all its connections
+    /// and both directions ([`ProxyConfig::max_queued`], 64 MiB by default): a direction that
+    /// finds it spent stops reading until writes free room, except for a small floor of its own
+    /// ([`QUEUE_FLOOR`](crate::proxy::pipeline::QUEUE_FLOOR)) that keeps a fresh connection
+    /// moving. [`ProxyHandle::queued_bytes`] tells what is held.
+    ///
+    /// ```
+    /// # use stickler::proxy::builder::ChaosProxy;
+    /// let b = ChaosProxy::builder("127.0.0.1:9000".parse().unwrap()).max_queued(8 << 20);
+    /// ```
+    pub fn max_queued(mut self, bytes: usize) -> Self {
+        self.config.max_queued = bytes;
         self
     }
 

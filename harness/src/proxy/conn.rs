@@ -49,14 +49,17 @@ pub(crate) async fn serve(
     }
     shared.active.fetch_add(1, Ordering::Relaxed);
     let conn = Conn::new(index, shared.clone(), cancel);
+    // Ended first: a connection the proxy's shutdown (or a toxic) ended does not run its
+    // directions once more (a turn can be a read and thousands of pieces).
     tokio::select! {
+        biased;
+        _ = conn.ended() => {}
         _ = async {
             tokio::join!(
                 run(&conn, Direction::Up, &client, &server),
                 run(&conn, Direction::Down, &server, &client)
             )
         } => {}
-        _ = conn.ended() => {}
     }
     if conn.is_resetting() {
         reset(&client);

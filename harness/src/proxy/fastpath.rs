@@ -1,18 +1,30 @@
 //! The path of a direction with no toxic, no recording and no replay: bytes move from one
-//! socket to the other untouched, by a read/write copy through a 256 KiB buffer (the default),
+//! socket to the other untouched, by a read/write copy of up to 256 KiB at a time (the default),
 //! or on Linux through a pipe with splice(2), so that they never enter user space (falling back
 //! to the copy where a pipe cannot be had). `stickler bench proxy` measures both side by side;
 //! on loopback here the copy was the faster of the two, hence the default.
 //!
 //! Both stop at end of stream or when `interrupt` completes (the toxic list changed), and only
 //! at a point where no byte is in flight: the caller can then switch to the toxic path.
+//!
+//! In the proxy, each read (or splice) is reserved in the proxy-wide budget of queued bytes
+//! first, and held there until it is written: a direction takes at most what the budget has
+//! left, and when it is spent, [`QUEUE_FLOOR`] (16 KiB) past it,
+//! so it never waits for room (it holds nothing between reads). The copy takes a buffer per
+//! read, of the room reserved (at most 256 KiB), and frees it once written: no buffer stays
+//! with a direction between reads, so what is resident is what is in flight.
 
 use std::future::Future;
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
+use bytes::BufMut;
 use tokio::io::Interest;
 use tokio::net::TcpStream;
+
+use super::pipeline::QUEUE_FLOOR;
+use super::shared::{Budget, Share};
 
 /// Why a relay stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,18 +121,52 @@ pub async fn relay(
     interrupt: impl Future<Output = ()>,
     moved: [&AtomicU64; 2],
 ) -> io::Result<Stop> {
+    relay_within(src, dst, pipe, mode, interrupt, moved, None).await
+}
+
+/// [`relay`], each read held in `budget` until it is written.
+pub(crate) async fn relay_within(
+    src: &TcpStream,
+    dst: &TcpStream,
+    pipe: &mut Option<Pipe>,
+    mode: Mode,
+    interrupt: impl Future<Output = ()>,
+    moved: [&AtomicU64; 2],
+    budget: Option<&Arc<Budget>>,
+) -> io::Result<Stop> {
     tokio::pin!(interrupt);
+    let share = InFlight(budget.map(|b| Share::new(b.clone())));
     #[cfg(target_os = "linux")]
     if mode == Mode::Splice {
         if pipe.is_none() {
             *pipe = Pipe::new();
         }
         if let Some(p) = pipe.as_mut() {
-            return relay_splice(src, dst, p, interrupt, moved).await;
+            return relay_splice(src, dst, p, interrupt, moved, share).await;
         }
     }
     let _ = mode;
-    relay_copy(src, dst, interrupt, moved).await
+    relay_copy(src, dst, interrupt, moved, share).await
+}
+
+/// The read in flight, held in the budget if there is one.
+struct InFlight(Option<Share>);
+
+impl InFlight {
+    /// Room for the next read: [`CHUNK`], or what the budget allows.
+    fn reserve(&mut self) -> usize {
+        match self.0.as_mut() {
+            Some(s) => s.reserve(CHUNK, QUEUE_FLOOR),
+            None => CHUNK,
+        }
+    }
+
+    /// Holds `n` bytes (what a read got; 0 once written).
+    fn hold(&mut self, n: usize) {
+        if let Some(s) = self.0.as_mut() {
+            s.set(n);
+        }
+    }
 }
 
 #[cfg(target_os = "linux")]
@@ -130,6 +176,7 @@ async fn relay_splice(
     pipe: &mut Pipe,
     mut interrupt: std::pin::Pin<&mut impl Future<Output = ()>>,
     moved: [&AtomicU64; 2],
+    mut share: InFlight,
 ) -> io::Result<Stop> {
     use std::os::fd::AsRawFd;
     let (sfd, dfd) = (src.as_raw_fd(), dst.as_raw_fd());
@@ -138,17 +185,23 @@ async fn relay_splice(
         // Data may keep coming without a wait: give other connections their turn.
         tokio::task::coop::consume_budget().await;
         // Try first: data is often already there, and readiness costs a wake-up.
-        let n = match splice(sfd, pipe.w, CHUNK) {
+        let room = share.reserve();
+        let n = match splice(sfd, pipe.w, room) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                share.hold(0);
                 tokio::select! {
                     biased;
                     _ = &mut interrupt => return Ok(Stop::Interrupted),
                     r = src.readable() => r?,
                 }
-                match src.try_io(Interest::READABLE, || splice(sfd, pipe.w, CHUNK)) {
+                let room = share.reserve();
+                match src.try_io(Interest::READABLE, || splice(sfd, pipe.w, room)) {
                     Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        share.hold(0);
+                        continue;
+                    }
                     Err(e) => return Err(e),
                 }
             }
@@ -157,6 +210,7 @@ async fn relay_splice(
         if n == 0 {
             return Ok(Stop::Eof);
         }
+        share.hold(n);
         pipe.held = n;
         while pipe.held > 0 {
             match splice(pipe.r, dfd, pipe.held) {
@@ -172,6 +226,7 @@ async fn relay_splice(
                 Err(e) => return Err(e),
             }
         }
+        share.hold(0);
         moved.iter().for_each(|m| {
             m.fetch_add(n as u64, Ordering::Relaxed);
         });
@@ -183,13 +238,20 @@ async fn relay_copy(
     dst: &TcpStream,
     mut interrupt: std::pin::Pin<&mut impl Future<Output = ()>>,
     moved: [&AtomicU64; 2],
+    mut share: InFlight,
 ) -> io::Result<Stop> {
-    let mut buf = vec![0u8; CHUNK];
     loop {
         tokio::task::coop::consume_budget().await;
-        let n = match src.try_read(&mut buf) {
+        let room = share.reserve();
+        // A buffer per read, of the room reserved, never zeroed, and none while waiting: what
+        // is resident is what is in flight, which the budget bounds. (A buffer kept per
+        // direction stays resident, idle or not, as far as its largest read ever filled it.)
+        let mut buf: Vec<u8> = Vec::with_capacity(room);
+        let n = match src.try_read_buf(&mut (&mut buf).limit(room)) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                drop(buf);
+                share.hold(0);
                 tokio::select! {
                     biased;
                     _ = &mut interrupt => return Ok(Stop::Interrupted),
@@ -202,7 +264,13 @@ async fn relay_copy(
         if n == 0 {
             return Ok(Stop::Eof);
         }
-        write_all(dst, &buf[..n]).await?;
+        share.hold(n);
+        if n < room / 2 {
+            // A short read keeps only its bytes while its write may wait.
+            buf.shrink_to_fit();
+        }
+        write_all(dst, &buf).await?;
+        share.hold(0);
         moved.iter().for_each(|m| {
             m.fetch_add(n as u64, Ordering::Relaxed);
         });

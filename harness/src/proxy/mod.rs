@@ -13,6 +13,21 @@
 //! [`record`] keeps what was written and turns it into a [`PieceSchedule`] to replay;
 //! [`transcript`] shows a recorded stream through a codec. [`api`] serves the toxiproxy HTTP API.
 //!
+//! # Memory
+//!
+//! What the proxy holds read but not yet written is bounded per direction
+//! ([`pipeline::QUEUE_CAP`]) and across all connections and both directions by
+//! [`ProxyConfig::max_queued`] (64 MiB by default), counted as memory: each queued piece's bytes
+//! and its slot in the queue ([`pipeline::PIECE_SLOT`], used or not), what the toxics hold
+//! inside, and the fast path's read in flight. A direction that finds the budget spent stops
+//! reading, and so pushes back on its sender, until writes free room; it keeps writing what it
+//! holds meanwhile. Each direction may still hold [`pipeline::QUEUE_FLOOR`] (16 KiB) past the
+//! budget, so a fresh connection is relayed however many stuck ones spent it. The bound, then:
+//! `max_queued` + 16 KiB per direction + what the reads taken while there was room became in
+//! the toxics (about 10 MiB for a 64 KiB read cut into 1-byte pieces, per runtime thread).
+//! Everything is released when its connection ends, however it ends. No read buffer stays with
+//! a direction between reads ([`fastpath`], [`pipeline`]), so an idle connection holds none.
+//!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
 //! use stickler::proxy::{Proxy, ProxyConfig};
@@ -60,8 +75,14 @@ pub use toxic::{ToxicError, ToxicKind, ToxicSpec};
 use crate::chaos::Direction;
 use shared::Shared;
 
+/// Default of [`ProxyConfig::max_queued`]: 64 MiB, the queues of 64 connections stuck at their
+/// own cap ([`pipeline::QUEUE_CAP`]) or 256 fast-path reads in flight, far more than one
+/// connection needs to move at full speed, and a small part of a test machine's memory.
+pub const DEFAULT_MAX_QUEUED: usize = 64 << 20;
+
 /// What a proxy does. [`ProxyConfig::new`] gives: no toxic, seed 0, no recording, no replay,
-/// TCP_NODELAY on (split pieces must leave as separate segments), copying fast path.
+/// TCP_NODELAY on (split pieces must leave as separate segments), copying fast path, a budget
+/// of [`DEFAULT_MAX_QUEUED`] bytes.
 #[derive(Debug, Clone)]
 pub struct ProxyConfig {
     pub upstream: SocketAddr,
@@ -71,6 +92,9 @@ pub struct ProxyConfig {
     pub replay: Option<PieceSchedule>,
     pub nodelay: bool,
     pub fast_mode: FastMode,
+    /// The budget of bytes held read but not yet written, across all connections and both
+    /// directions (see [Memory](self#memory)).
+    pub max_queued: usize,
 }
 
 impl ProxyConfig {
@@ -83,6 +107,7 @@ impl ProxyConfig {
             replay: None,
             nodelay: true,
             fast_mode: FastMode::Copy,
+            max_queued: DEFAULT_MAX_QUEUED,
         }
     }
 }
@@ -137,6 +162,7 @@ impl Proxy {
             accepted: AtomicU64::new(0),
             active: AtomicU64::new(0),
             refused: AtomicU64::new(0),
+            budget: Arc::new(shared::Budget::new(config.max_queued)),
         });
         let cancel = CancellationToken::new();
         let task = tokio::spawn(accept_loop(listener, shared.clone(), cancel.clone()));
@@ -219,6 +245,18 @@ impl ProxyHandle {
     /// Connections whose upstream refused or did not answer.
     pub fn refused(&self) -> u64 {
         self.shared.refused.load(Ordering::Relaxed)
+    }
+
+    /// What is held now, read but not yet written, across all connections and both directions,
+    /// as the budget counts it (bytes, and [`pipeline::PIECE_SLOT`] per slot of a queue): under
+    /// [`ProxyHandle::max_queued`], or a little past it (see [Memory](self#memory)).
+    pub fn queued_bytes(&self) -> usize {
+        self.shared.budget.used()
+    }
+
+    /// The budget of [`ProxyHandle::queued_bytes`] ([`ProxyConfig::max_queued`]).
+    pub fn max_queued(&self) -> usize {
+        self.shared.budget.limit()
     }
 
     /// Bytes written so far in a direction.

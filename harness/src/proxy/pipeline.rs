@@ -5,6 +5,13 @@
 //! ([`super::fastpath`]). When the toxic list changes, what the old toxics hold is released and
 //! the pipeline is rebuilt in place: nothing waits on a lock or a channel that a toxic owns, so a
 //! change never stalls the stream.
+//!
+//! What a direction holds is bounded twice: by its own [`QUEUE_CAP`], and in the proxy by the
+//! proxy-wide budget ([`ProxyConfig::max_queued`](super::ProxyConfig::max_queued)): a read is
+//! reserved in the budget before it is made, and a direction that finds the budget spent stops
+//! reading (while still writing what it holds, which frees room) until room is freed, unless it
+//! holds less than its [`QUEUE_FLOOR`]. The in-process
+//! [`ChaosStream`](super::stream::ChaosStream) has one connection and no budget.
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -12,7 +19,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{BufMut, Bytes};
+use bytes::{Bytes, BytesMut};
 use rand::Rng;
 use rand_chacha::ChaCha20Rng;
 use tokio::net::TcpStream;
@@ -20,7 +27,7 @@ use tokio::time::Instant;
 
 use super::fastpath::{self, Pipe, Stop};
 use super::record::{PieceEvent, RecordSink, SchedPiece};
-use super::shared::Conn;
+use super::shared::{Budget, Conn, Share};
 use super::toxic::replay::{Replay, DEFAULT_HOLD_MAX};
 use super::toxic::{Piece, Teardown, Toxic, ToxicOutput, ToxicSpec};
 use crate::chaos::seed::{derive, Stream};
@@ -34,6 +41,16 @@ use crate::codec::hex;
 pub const QUEUE_CAP: usize = 1 << 20;
 /// What one queued piece costs besides its bytes.
 pub const PIECE_OVERHEAD: usize = 64;
+/// What a direction may hold, counted as the budget counts, even when the proxy-wide budget is
+/// spent: a direction holding less reads again, a read small enough (about 100 bytes with
+/// nothing held) that whatever the toxics cut it into stays within the floor. So a fresh
+/// connection is relayed, slowly, however many stuck connections spent the budget, and the
+/// budget is passed by at most this much per direction.
+pub const QUEUE_FLOOR: usize = 16 << 10;
+/// What the proxy-wide budget counts per slot of a direction's queue, used or not: the slot's
+/// size in memory (a queue of 1-byte pieces costs 80 times its bytes, and more while its slots
+/// are not all used; [`PIECE_OVERHEAD`] counts less, for the per-direction cap only).
+pub const PIECE_SLOT: usize = std::mem::size_of::<Piece>();
 /// Largest read.
 const READ_SIZE: usize = 64 << 10;
 
@@ -122,6 +139,11 @@ impl Pipeline {
         }
     }
 
+    /// Bytes the toxics hold inside.
+    pub fn held(&self) -> usize {
+        self.stages.iter().map(|s| s.held()).sum()
+    }
+
     pub fn close_delay(&self) -> Duration {
         self.stages
             .iter()
@@ -144,7 +166,15 @@ pub(crate) struct Lane {
     replay: Option<Replay>,
     pipeline: Pipeline,
     queue: VecDeque<Piece>,
+    /// What the queue holds, as [`QUEUE_CAP`] counts it.
     queued: usize,
+    /// The queued pieces' bytes alone.
+    queued_data: usize,
+    /// Bytes the toxics (and the replay stage) hold, as of the last [`Lane::through`]; counted
+    /// only with a budget.
+    in_toxics: usize,
+    /// This direction's part of the proxy-wide budget (`None`: no budget, as in the stream).
+    share: Option<Share>,
     offset: u64,
     last_write: Option<Instant>,
 }
@@ -156,6 +186,7 @@ impl std::fmt::Debug for Lane {
             .field("pipeline", &self.pipeline)
             .field("replay", &self.replay.is_some())
             .field("queued", &self.queued)
+            .field("budgeted", &self.share.is_some())
             .field("offset", &self.offset)
             .finish_non_exhaustive()
     }
@@ -163,9 +194,15 @@ impl std::fmt::Debug for Lane {
 
 impl Lane {
     /// Direction `dir` of connection `conn` of a run seeded `seed` (piece draws on lane `dir`,
-    /// toxicity draws on lane `2 + dir`), replaying `replay` if given. No toxic until
-    /// [`Lane::rebuild`].
-    pub(crate) fn new(seed: u64, conn: u64, dir: Direction, replay: Option<&[SchedPiece]>) -> Lane {
+    /// toxicity draws on lane `2 + dir`), replaying `replay` if given, holding its bytes in
+    /// `budget` if given. No toxic until [`Lane::rebuild`].
+    pub(crate) fn new(
+        seed: u64,
+        conn: u64,
+        dir: Direction,
+        replay: Option<&[SchedPiece]>,
+        budget: Option<Arc<Budget>>,
+    ) -> Lane {
         Lane {
             dir,
             rng: lane_rng(seed, conn, dir as u64),
@@ -175,6 +212,9 @@ impl Lane {
             pipeline: Pipeline::default(),
             queue: VecDeque::new(),
             queued: 0,
+            queued_data: 0,
+            in_toxics: 0,
+            share: budget.map(Share::new),
             offset: 0,
             last_write: None,
         }
@@ -204,6 +244,7 @@ impl Lane {
             }
         }
         self.pipeline = Pipeline::new(stages);
+        self.count_toxics();
     }
 
     /// Whether bytes pass untouched: no toxic and no replay (the fast path, when not recording).
@@ -215,10 +256,74 @@ impl Lane {
         for p in out.pieces {
             if !p.data.is_empty() {
                 self.queued += p.data.len() + PIECE_OVERHEAD;
+                self.queued_data += p.data.len();
                 self.queue.push_back(p);
             }
         }
+        self.count_toxics();
         out.teardown
+    }
+
+    /// With a budget: notes what the toxics hold and settles the share.
+    fn count_toxics(&mut self) {
+        if self.share.is_some() {
+            let replay = self.replay.as_ref().map_or(0, |r| r.held());
+            self.in_toxics = self.pipeline.held() + replay;
+            self.settle();
+        }
+    }
+
+    /// What the direction holds, as the budget counts it: the queued bytes, the queue's slots
+    /// ([`PIECE_SLOT`] each) and what the toxics hold.
+    fn charge(&self) -> usize {
+        self.queued_data + self.queue.capacity() * PIECE_SLOT + self.in_toxics
+    }
+
+    /// Makes the direction's share of the budget what it holds: after a read that got nothing,
+    /// gives the reservation back.
+    pub(crate) fn settle(&mut self) {
+        if self.share.is_some() {
+            let charge = self.charge();
+            if let Some(s) = self.share.as_mut() {
+                s.set(charge);
+            }
+        }
+    }
+
+    /// The budget this direction holds its bytes in.
+    pub(crate) fn budget(&self) -> Option<Arc<Budget>> {
+        self.share.as_ref().map(|s| s.budget().clone())
+    }
+
+    /// The largest read [`QUEUE_FLOOR`] allows now, whatever the budget: one whose every byte
+    /// could become a piece of its own, in a queue that doubles to take them.
+    fn floor_read(&self) -> usize {
+        QUEUE_FLOOR.saturating_sub(self.charge()) / (1 + 2 * PIECE_SLOT)
+    }
+
+    /// Whether the direction may read now: room under [`QUEUE_CAP`], and room in the budget or
+    /// under [`QUEUE_FLOOR`].
+    pub(crate) fn may_read(&self) -> bool {
+        self.has_room()
+            && self
+                .share
+                .as_ref()
+                .is_none_or(|s| !s.budget().spent() || self.floor_read() > 0)
+    }
+
+    /// Reserves room for one read (in the budget, if any) and returns its size, 0 if none is
+    /// left; a read that gets fewer bytes gives the rest back through [`Lane::through`] or
+    /// [`Lane::settle`].
+    pub(crate) fn reserve_read(&mut self) -> usize {
+        if !self.has_room() {
+            return 0;
+        }
+        let want = self.read_size();
+        let floor = self.floor_read();
+        match self.share.as_mut() {
+            Some(s) => s.reserve(want, floor),
+            None => want,
+        }
     }
 
     /// Runs `data` (if any) through replay and the toxics, lets every toxic whose time came
@@ -291,7 +396,18 @@ impl Lane {
         if self.due(p) > now {
             return None;
         }
-        self.queue.pop_front()
+        let p = self.queue.pop_front();
+        // A burst of tiny pieces grows the queue to tens of thousands of slots: give them back
+        // as it drains, so that a direction keeps what it holds, not what it once held.
+        let cap = self.queue.capacity();
+        if self.queue.is_empty() {
+            if cap > 64 {
+                self.queue = VecDeque::new();
+            }
+        } else if cap > 1024 && self.queue.len() < cap / 4 {
+            self.queue.shrink_to(cap / 2);
+        }
+        p
     }
 
     /// Whether no piece waits in the queue.
@@ -324,6 +440,8 @@ impl Lane {
         sink: Option<&RecordSink>,
     ) {
         self.queued -= p.data.len() + PIECE_OVERHEAD;
+        self.queued_data -= p.data.len();
+        self.settle();
         if let Some(sink) = sink {
             sink.push(PieceEvent {
                 conn,
@@ -343,6 +461,14 @@ impl Lane {
     }
 }
 
+/// What one read got.
+enum Read {
+    /// Nothing: no room in the budget, or the socket had nothing after all.
+    Nothing,
+    Eof,
+    Data(Bytes),
+}
+
 /// State of one direction of a proxied connection.
 struct Dir<'a> {
     conn: &'a Conn,
@@ -357,9 +483,40 @@ impl Dir<'_> {
         self.lane.idle() && self.conn.shared.record.is_none()
     }
 
+    /// One read of the room reserved for it, into a buffer of its own (no buffer stays with an
+    /// idle direction). When nothing could be read, the reservation is given back.
+    fn read(&mut self) -> io::Result<Read> {
+        let room = self.lane.reserve_read();
+        if room == 0 {
+            return Ok(Read::Nothing);
+        }
+        let mut buf = BytesMut::with_capacity(room);
+        match self.src.try_read_buf(&mut buf) {
+            Ok(0) => Ok(Read::Eof),
+            Ok(n) => {
+                self.conn.shared.received[self.dir as usize].fetch_add(n as u64, Ordering::Relaxed);
+                // A short read is copied out, so that a queued piece does not pin a whole read's
+                // buffer.
+                Ok(Read::Data(if n < room / 2 {
+                    Bytes::copy_from_slice(&buf)
+                } else {
+                    buf.freeze()
+                }))
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.lane.settle();
+                Ok(Read::Nothing)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Writes every queued piece whose time has come, one write each.
     async fn write_due(&mut self) -> io::Result<()> {
         while let Some(p) = self.lane.pop_due(Instant::now()) {
+            // A queue of tiny pieces toward a socket that takes them all is thousands of
+            // writes: give other connections their turn.
+            tokio::task::coop::consume_budget().await;
             fastpath::write_all(self.dst, &p.data).await?;
             let now = Instant::now();
             let shared = &self.conn.shared;
@@ -381,9 +538,7 @@ impl Dir<'_> {
         &mut self,
         watch: &mut tokio::sync::watch::Receiver<Arc<Vec<ToxicSpec>>>,
     ) -> io::Result<Stop> {
-        // Capacity only: pages are touched as reads fill them, so an idle or trickling
-        // connection does not hold 64 KiB of resident memory per direction.
-        let mut buf: Vec<u8> = Vec::with_capacity(READ_SIZE);
+        let budget = self.lane.budget();
         let mut eof = false;
         let mut closing = false;
         loop {
@@ -400,7 +555,11 @@ impl Dir<'_> {
                 }
                 return Ok(Stop::Eof);
             }
-            let reading = !eof && !closing && self.lane.has_room();
+            // Made before the budget is looked at, so that room freed in between wakes it.
+            let freed = budget.as_deref().map(Budget::freed);
+            let open = !eof && !closing && self.lane.has_room();
+            let reading = open && self.lane.may_read();
+            let starved = open && !reading;
             let wake = self.lane.deadline();
             let teardown = tokio::select! {
                 biased;
@@ -420,22 +579,23 @@ impl Dir<'_> {
                 }
                 r = self.src.readable(), if reading => {
                     r?;
-                    let room = self.lane.read_size();
-                    buf.clear();
-                    match self.src.try_read_buf(&mut (&mut buf).limit(room)) {
-                        Ok(0) => {
+                    match self.read()? {
+                        Read::Nothing => None,
+                        Read::Eof => {
                             eof = true;
                             self.lane.through(Instant::now(), None, true)
                         }
-                        Ok(n) => {
-                            self.conn.shared.received[self.dir as usize]
-                                .fetch_add(n as u64, Ordering::Relaxed);
-                            self.lane.through(Instant::now(), Some(Bytes::copy_from_slice(&buf[..n])), false)
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
-                        Err(e) => return Err(e),
+                        Read::Data(data) => self.lane.through(Instant::now(), Some(data), false),
                     }
                 }
+                // Out of budget: what is held is still written (its times wake the loop); this
+                // wakes it to read once room is freed.
+                _ = async {
+                    match freed {
+                        Some(f) => f.await,
+                        None => std::future::pending().await,
+                    }
+                }, if starved => None,
                 _ = sleep_until_some(wake), if wake.is_some() => self.lane.through(Instant::now(), None, false),
             };
             match teardown {
@@ -473,7 +633,13 @@ pub(crate) async fn pump(
         dir,
         src,
         dst,
-        lane: Lane::new(shared.seed, conn.index, dir, replay),
+        lane: Lane::new(
+            shared.seed,
+            conn.index,
+            dir,
+            replay,
+            Some(shared.budget.clone()),
+        ),
     };
     let specs = watch.borrow_and_update().clone();
     d.lane.rebuild(&specs, Instant::now());
@@ -486,13 +652,14 @@ pub(crate) async fn pump(
                     std::future::pending::<()>().await;
                 }
             };
-            let stop = fastpath::relay(
+            let stop = fastpath::relay_within(
                 src,
                 dst,
                 &mut pipe,
                 shared.fast_mode,
                 interrupt,
                 [&shared.received[dir as usize], &shared.bytes[dir as usize]],
+                Some(&shared.budget),
             )
             .await?;
             if stop == Stop::Interrupted {

@@ -187,7 +187,7 @@ impl ChaosStreamBuilder {
         let now = Instant::now();
         let lane = |dir: Direction| {
             let replay = self.replay.as_ref().and_then(|s| s.pieces(self.conn, dir));
-            let mut lane = Lane::new(self.seed, self.conn, dir, replay);
+            let mut lane = Lane::new(self.seed, self.conn, dir, replay, None);
             lane.rebuild(&self.toxics, now);
             lane
         };

@@ -73,6 +73,10 @@ pub trait Toxic: Send + std::fmt::Debug {
     }
     fn poll(&mut self, _now: Instant, _rng: &mut ChaCha20Rng, _out: &mut ToxicOutput) {}
     fn flush(&mut self, _now: Instant, _out: &mut ToxicOutput) {}
+    /// Bytes held inside, not yet passed on (the proxy's budget of queued bytes counts them).
+    fn held(&self) -> usize {
+        0
+    }
     /// How long to wait, after the stream ended and everything was written, before closing.
     fn close_delay(&self) -> Duration {
         Duration::ZERO
@@ -256,4 +260,212 @@ pub enum ToxicError {
     OutOfRange { what: &'static str, detail: String },
     #[error("bad toxic {spec:?}: {reason}")]
     Syntax { spec: String, reason: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OVER: Duration = MAX_DURATION.checked_add(Duration::from_nanos(1)).unwrap();
+
+    fn every_kind() -> [ToxicKind; 8] {
+        let ms = Duration::from_millis(1);
+        [
+            ToxicKind::Split {
+                min: 1,
+                max: 2,
+                gap: ms,
+            },
+            ToxicKind::Coalesce { window: ms, max: 8 },
+            ToxicKind::Latency {
+                latency: ms,
+                jitter: ms,
+            },
+            ToxicKind::Bandwidth { rate: 10 },
+            ToxicKind::SlowClose { delay: ms },
+            ToxicKind::Timeout { timeout: ms },
+            ToxicKind::ResetPeer { timeout: ms },
+            ToxicKind::LimitData { bytes: 10 },
+        ]
+    }
+
+    #[test]
+    fn a_reset_wins_over_a_close_in_either_order() {
+        let mut out = ToxicOutput::default();
+        assert_eq!(out.teardown, None);
+        out.teardown(Teardown::Close);
+        assert_eq!(out.teardown, Some(Teardown::Close));
+        out.teardown(Teardown::Reset);
+        assert_eq!(out.teardown, Some(Teardown::Reset));
+        out.teardown(Teardown::Close);
+        assert_eq!(out.teardown, Some(Teardown::Reset));
+    }
+
+    #[test]
+    fn kinds_name_themselves_and_build_the_toxic_of_that_name() {
+        let now = Instant::now();
+        let names: Vec<&str> = every_kind().iter().map(ToxicKind::type_name).collect();
+        assert_eq!(
+            names,
+            [
+                "split",
+                "coalesce",
+                "latency",
+                "bandwidth",
+                "slow_close",
+                "timeout",
+                "reset_peer",
+                "limit_data"
+            ]
+        );
+        for kind in every_kind() {
+            assert_eq!(kind.build(now).name(), kind.type_name());
+            assert_eq!(kind.build(now).held(), 0, "{kind:?} holds nothing yet");
+            assert_eq!(kind.validate(), Ok(()), "{kind:?}");
+        }
+        let shaping: Vec<bool> = every_kind().iter().map(ToxicKind::shapes).collect();
+        assert_eq!(
+            shaping,
+            [true, true, true, true, false, false, false, false]
+        );
+    }
+
+    #[test]
+    fn toxics_that_pass_pieces_on_hold_nothing() {
+        use rand::SeedableRng;
+        let now = Instant::now();
+        let mut rng = ChaCha20Rng::seed_from_u64(0);
+        for kind in [
+            ToxicKind::Latency {
+                latency: Duration::from_millis(5),
+                jitter: Duration::ZERO,
+            },
+            ToxicKind::Bandwidth { rate: 1 },
+            ToxicKind::SlowClose {
+                delay: Duration::ZERO,
+            },
+            ToxicKind::Timeout {
+                timeout: Duration::ZERO,
+            },
+            ToxicKind::LimitData { bytes: 2 },
+        ] {
+            let mut t = kind.build(now);
+            let mut out = ToxicOutput::default();
+            let piece = Piece {
+                data: Bytes::from_static(b"abc"),
+                at: now,
+                gap: Duration::ZERO,
+                toxic: "none",
+            };
+            t.push(now, piece, &mut rng, &mut out);
+            assert_eq!(t.held(), 0, "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn only_slow_close_delays_the_close() {
+        let now = Instant::now();
+        for kind in every_kind() {
+            let want = match kind {
+                ToxicKind::SlowClose { delay } => delay,
+                _ => Duration::ZERO,
+            };
+            assert_eq!(kind.build(now).close_delay(), want, "{kind:?}");
+        }
+    }
+
+    fn refused(kind: ToxicKind) -> &'static str {
+        match kind.validate() {
+            Err(ToxicError::OutOfRange { what, .. }) => what,
+            other => panic!("{kind:?} validated as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn sizes_are_checked_at_their_bounds() {
+        let gap = Duration::ZERO;
+        let split = |min, max| ToxicKind::Split { min, max, gap };
+        assert_eq!(split(1, 1).validate(), Ok(()));
+        assert_eq!(split(1, MAX_HOLD_BYTES).validate(), Ok(()));
+        assert_eq!(split(MAX_HOLD_BYTES, MAX_HOLD_BYTES).validate(), Ok(()));
+        assert_eq!(refused(split(0, 4)), "split size");
+        assert_eq!(refused(split(3, 2)), "split size");
+        assert_eq!(refused(split(1, MAX_HOLD_BYTES + 1)), "split size");
+        let coalesce = |max| ToxicKind::Coalesce { window: gap, max };
+        assert_eq!(coalesce(1).validate(), Ok(()));
+        assert_eq!(coalesce(MAX_HOLD_BYTES).validate(), Ok(()));
+        assert_eq!(refused(coalesce(0)), "coalesce max");
+        assert_eq!(refused(coalesce(MAX_HOLD_BYTES + 1)), "coalesce max");
+        let bandwidth = |rate| ToxicKind::Bandwidth { rate };
+        assert_eq!(bandwidth(1).validate(), Ok(()));
+        assert_eq!(bandwidth(100_000_000).validate(), Ok(()));
+        assert_eq!(refused(bandwidth(0)), "bandwidth rate");
+        assert_eq!(refused(bandwidth(100_000_001)), "bandwidth rate");
+        assert_eq!(ToxicKind::LimitData { bytes: 0 }.validate(), Ok(()));
+    }
+
+    #[test]
+    fn every_time_is_checked_at_its_bound() {
+        type Kind = fn(Duration) -> ToxicKind;
+        let cases: [(Kind, &str); 7] = [
+            (
+                |d| ToxicKind::Split {
+                    min: 1,
+                    max: 1,
+                    gap: d,
+                },
+                "split gap",
+            ),
+            (
+                |d| ToxicKind::Coalesce { window: d, max: 1 },
+                "coalesce window",
+            ),
+            (
+                |d| ToxicKind::Latency {
+                    latency: d,
+                    jitter: Duration::ZERO,
+                },
+                "latency",
+            ),
+            (
+                |d| ToxicKind::Latency {
+                    latency: Duration::ZERO,
+                    jitter: d,
+                },
+                "jitter",
+            ),
+            (|d| ToxicKind::SlowClose { delay: d }, "slow_close delay"),
+            (|d| ToxicKind::Timeout { timeout: d }, "timeout"),
+            (
+                |d| ToxicKind::ResetPeer { timeout: d },
+                "reset_peer timeout",
+            ),
+        ];
+        for (kind, what) in cases {
+            assert_eq!(kind(MAX_DURATION).validate(), Ok(()), "{what}");
+            assert_eq!(refused(kind(OVER)), what);
+        }
+    }
+
+    #[test]
+    fn a_spec_is_named_by_type_and_side_and_checks_its_toxicity() {
+        let mut t = ToxicSpec::new(Side::Down, ToxicKind::Bandwidth { rate: 1 });
+        assert_eq!((t.name.as_str(), t.toxicity), ("bandwidth_down", 1.0));
+        assert_eq!(t.validate(), Ok(()));
+        for ok in [0.0, 0.5, 1.0] {
+            t.toxicity = ok;
+            assert_eq!(t.validate(), Ok(()), "{ok}");
+        }
+        for bad in [-0.01, 1.01, f64::NAN] {
+            t.toxicity = bad;
+            match t.validate() {
+                Err(ToxicError::OutOfRange { what, .. }) => assert_eq!(what, "toxicity"),
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+        // A good toxicity does not hide a bad kind.
+        t.toxicity = 1.0;
+        t.kind = ToxicKind::Bandwidth { rate: 0 };
+        assert!(t.validate().is_err());
+    }
 }

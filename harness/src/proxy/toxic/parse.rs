@@ -228,4 +228,128 @@ mod tests {
             assert!(e.contains(says), "{bad}: {e}");
         }
     }
+
+    #[test]
+    fn type_names_and_defaults() {
+        assert_eq!(DEFAULT_COALESCE_MAX, 64 * 1024);
+        assert_eq!(
+            type_names(),
+            "split, coalesce, latency, bandwidth, slow_close, timeout, reset_peer, limit_data, slicer"
+        );
+        assert_eq!(
+            <ToxicSpec as Vocabulary>::options("slicer"),
+            Some(&["variation", "gap"][..])
+        );
+        assert_eq!(
+            <ToxicSpec as Vocabulary>::options("bandwidth"),
+            Some(&[][..])
+        );
+        assert_eq!(<ToxicSpec as Vocabulary>::options("explode"), None);
+        let t: ToxicSpec = "coalesce=5ms".parse().unwrap();
+        assert_eq!(
+            (t.side, t.name.as_str(), t.toxicity),
+            (Side::Down, "coalesce_down", 1.0)
+        );
+        assert_eq!(
+            t.kind,
+            ToxicKind::Coalesce {
+                window: Duration::from_millis(5),
+                max: DEFAULT_COALESCE_MAX
+            }
+        );
+    }
+
+    #[test]
+    fn each_type_reads_its_value() {
+        let kind = |s: &str| {
+            s.parse::<ToxicSpec>()
+                .unwrap_or_else(|e| panic!("{s}: {e}"))
+                .kind
+        };
+        let ms = Duration::from_millis;
+        assert_eq!(
+            kind("split=4"),
+            ToxicKind::Split {
+                min: 4,
+                max: 4,
+                gap: Duration::ZERO
+            }
+        );
+        assert_eq!(
+            kind("up:split=2..9,gap=3ms"),
+            ToxicKind::Split {
+                min: 2,
+                max: 9,
+                gap: ms(3)
+            }
+        );
+        assert_eq!(
+            kind("slicer=10,variation=3,gap=1ms"),
+            ToxicKind::Split {
+                min: 7,
+                max: 13,
+                gap: ms(1)
+            }
+        );
+        assert_eq!(
+            kind("slicer=2,variation=5"),
+            ToxicKind::Split {
+                min: 1,
+                max: 7,
+                gap: Duration::ZERO
+            }
+        );
+        assert_eq!(
+            kind("slicer=6"),
+            ToxicKind::Split {
+                min: 6,
+                max: 6,
+                gap: Duration::ZERO
+            }
+        );
+        assert_eq!(
+            kind("latency=5,jitter=250us"),
+            ToxicKind::Latency {
+                latency: ms(5),
+                jitter: Duration::from_micros(250)
+            }
+        );
+        assert_eq!(kind("bandwidth=100"), ToxicKind::Bandwidth { rate: 100 });
+        assert_eq!(
+            kind("slow_close=2s"),
+            ToxicKind::SlowClose { delay: ms(2000) }
+        );
+        assert_eq!(
+            kind("timeout=0"),
+            ToxicKind::Timeout {
+                timeout: Duration::ZERO
+            }
+        );
+        assert_eq!(
+            kind("reset_peer=7ms"),
+            ToxicKind::ResetPeer { timeout: ms(7) }
+        );
+        assert_eq!(kind("limit_data=1k"), ToxicKind::LimitData { bytes: 1024 });
+        for (bad, says) in [
+            ("split=a..2", "bad toxic \"split=a..2\""),
+            ("split=x", "bad toxic"),
+            ("slicer=4,variation=x", "bad toxic"),
+            (
+                "bandwidth=fast",
+                "rate \"fast\" is not a whole number of KB/s",
+            ),
+            ("coalesce=x", "bad toxic"),
+            ("coalesce=1ms,max=x", "bad toxic"),
+            ("limit_data=x", "bad toxic"),
+            ("latency=1ms,jitter=x", "bad toxic"),
+        ] {
+            let e = bad.parse::<ToxicSpec>().unwrap_err();
+            assert!(matches!(e, ToxicError::Syntax { .. }), "{bad}: {e:?}");
+            assert!(e.to_string().contains(says), "{bad}: {e}");
+        }
+        assert_eq!(
+            "explode=1".parse::<ToxicSpec>(),
+            Err(ToxicError::UnknownType("explode".into()))
+        );
+    }
 }

@@ -108,4 +108,91 @@ impl Toxic for Replay {
             self.emit(len, now, 0, "replay", out);
         }
     }
+
+    fn held(&self) -> usize {
+        self.held.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use rand::SeedableRng;
+
+    fn piece(data: &'static [u8], at: Instant) -> Piece {
+        Piece {
+            data: Bytes::from_static(data),
+            at,
+            gap: Duration::ZERO,
+            toxic: "none",
+        }
+    }
+
+    fn sched(len: usize, gap_us: u64) -> SchedPiece {
+        SchedPiece { len, gap_us }
+    }
+
+    fn seen(out: &ToxicOutput) -> Vec<(usize, u64, &'static str)> {
+        out.pieces
+            .iter()
+            .map(|p| (p.data.len(), p.gap.as_micros() as u64, p.toxic))
+            .collect()
+    }
+
+    #[test]
+    fn replays_the_schedule_then_passes_the_rest() {
+        let now = Instant::now();
+        let mut rng = ChaCha20Rng::seed_from_u64(0);
+        let mut r = Replay::new(
+            &[sched(3, 10), sched(0, 99), sched(2, 20)],
+            DEFAULT_HOLD_MAX,
+        );
+        assert_eq!(r.name(), "replay");
+        let mut out = ToxicOutput::default();
+        r.push(now, piece(b"abc", now), &mut rng, &mut out);
+        assert_eq!(seen(&out), [(3, 10, "replay")]);
+        assert_eq!(r.deadline(), None);
+        r.push(now, piece(b"d", now), &mut rng, &mut out);
+        assert_eq!(out.pieces.len(), 1, "waits for the whole piece");
+        assert_eq!(r.held(), 1);
+        r.push(now, piece(b"e", now), &mut rng, &mut out);
+        assert_eq!(seen(&out)[1], (2, 20, "replay"));
+        assert_eq!(r.held(), 0);
+        r.push(now, piece(b"fghi", now), &mut rng, &mut out);
+        assert_eq!(seen(&out)[2], (4, 0, "none"));
+        assert_eq!(out.pieces.len(), 3);
+        r.flush(now, &mut out);
+        assert_eq!(out.pieces.len(), 3, "nothing held, nothing flushed");
+    }
+
+    #[test]
+    fn a_piece_short_of_bytes_is_written_short_at_the_hold_limit() {
+        let now = Instant::now();
+        let ms = Duration::from_millis;
+        let mut rng = ChaCha20Rng::seed_from_u64(0);
+        let mut r = Replay::new(&[sched(5, 7), sched(1, 8)], ms(50));
+        let mut out = ToxicOutput::default();
+        r.push(now + ms(1), piece(b"ab", now), &mut rng, &mut out);
+        r.push(now + ms(2), piece(b"c", now), &mut rng, &mut out);
+        assert_eq!(r.deadline(), Some(now + ms(51)));
+        r.poll(now + ms(51) - Duration::from_micros(1), &mut rng, &mut out);
+        assert!(out.pieces.is_empty());
+        r.poll(now + ms(51), &mut rng, &mut out);
+        assert_eq!(seen(&out), [(3, 7, "replay")]);
+        assert_eq!(out.pieces[0].at, now + ms(51));
+        assert_eq!(r.deadline(), None);
+        // The rest of the piece is still due: two bytes, then the next piece.
+        r.push(now + ms(60), piece(b"de", now), &mut rng, &mut out);
+        assert_eq!(seen(&out)[1], (2, 7, "replay"));
+        r.push(now + ms(60), piece(b"f", now), &mut rng, &mut out);
+        assert_eq!(seen(&out)[2], (1, 8, "replay"));
+        // Flushed bytes are written whatever the schedule says.
+        let mut r = Replay::new(&[sched(5, 7)], ms(50));
+        let mut out = ToxicOutput::default();
+        r.push(now, piece(b"ab", now), &mut rng, &mut out);
+        r.flush(now + ms(3), &mut out);
+        assert_eq!(seen(&out), [(2, 0, "replay")]);
+        assert_eq!(out.pieces[0].at, now + ms(3));
+    }
 }

@@ -49,6 +49,10 @@ impl Split {
             gap: self.gap,
             toxic: "split",
         });
+        if self.held.is_empty() {
+            // Let the block go with its last piece.
+            self.held = BytesMut::new();
+        }
         self.next_slot = Some(at + self.gap);
     }
 }
@@ -101,6 +105,10 @@ impl Toxic for Split {
             self.emit(self.held.len(), now, out);
         }
     }
+
+    fn held(&self) -> usize {
+        self.held.len()
+    }
 }
 
 /// Holds bytes until `window` after the first held byte arrived, or until `max` bytes are held,
@@ -130,6 +138,10 @@ impl Coalesce {
             gap: Duration::ZERO,
             toxic: "coalesce",
         });
+        if self.held.is_empty() {
+            // Let the block go with its last piece.
+            self.held = BytesMut::new();
+        }
     }
 }
 
@@ -164,6 +176,10 @@ impl Toxic for Coalesce {
         if !self.held.is_empty() {
             self.release(self.held.len(), now, out);
         }
+    }
+
+    fn held(&self) -> usize {
+        self.held.len()
     }
 }
 
@@ -229,5 +245,115 @@ mod tests {
         assert_eq!(&out.pieces[0].data[..], b"abcd");
         c.poll(now + Duration::from_millis(10), &mut rng, &mut out);
         assert_eq!(&out.pieces[1].data[..], b"efgh");
+    }
+
+    fn lens(out: &ToxicOutput) -> Vec<usize> {
+        out.pieces.iter().map(|p| p.data.len()).collect()
+    }
+
+    #[test]
+    fn split_cuts_whole_pieces_gap_apart_and_holds_the_rest() {
+        let now = Instant::now();
+        let ms = Duration::from_millis;
+        let mut rng = ChaCha20Rng::seed_from_u64(0);
+        let mut s = Split::new(3, 3, ms(1));
+        assert_eq!(s.name(), "split");
+        assert_eq!(s.deadline(), None);
+        let mut out = ToxicOutput::default();
+        // Exactly one piece's worth is written at once.
+        s.push(now, piece(b"abc", now), &mut rng, &mut out);
+        assert_eq!(lens(&out), [3]);
+        assert_eq!(s.deadline(), None);
+        s.push(now, piece(b"defg", now), &mut rng, &mut out);
+        assert_eq!(lens(&out), [3, 3]);
+        let at: Vec<Instant> = out.pieces.iter().map(|p| p.at).collect();
+        assert_eq!(at, [now, now + ms(1)]);
+        assert!(out
+            .pieces
+            .iter()
+            .all(|p| p.toxic == "split" && p.gap == ms(1)));
+        // One byte held: due at the next slot.
+        assert_eq!(s.held(), 1);
+        assert_eq!(s.deadline(), Some(now + ms(2)));
+        s.poll(now + ms(2) - Duration::from_micros(1), &mut rng, &mut out);
+        assert_eq!(lens(&out), [3, 3]);
+        s.poll(now + ms(2), &mut rng, &mut out);
+        assert_eq!(lens(&out), [3, 3, 1]);
+        assert_eq!(&out.pieces[2].data[..], b"g");
+        assert_eq!((s.deadline(), s.held()), (None, 0));
+        // The cut point stays where it was drawn: two more bytes finish the piece of three.
+        s.push(now + ms(2), piece(b"hi", now), &mut rng, &mut out);
+        assert_eq!(lens(&out), [3, 3, 1, 2]);
+        assert_eq!(out.pieces[3].at, now + ms(3));
+        // Nothing held: flushing writes nothing.
+        s.flush(now + ms(9), &mut out);
+        assert_eq!(lens(&out), [3, 3, 1, 2]);
+    }
+
+    #[test]
+    fn split_holds_from_the_first_held_byte_and_flushes_the_rest() {
+        let now = Instant::now();
+        let ms = Duration::from_millis;
+        let mut rng = ChaCha20Rng::seed_from_u64(0);
+        let mut s = Split::new(0, 0, ms(5));
+        let mut out = ToxicOutput::default();
+        // min and max are at least 1: every byte is its own piece.
+        s.push(now, piece(b"ab", now), &mut rng, &mut out);
+        assert_eq!(lens(&out), [1, 1]);
+        let mut s = Split::new(4, 2, Duration::ZERO);
+        let mut out = ToxicOutput::default();
+        // max is at least min: pieces of four.
+        s.push(now, piece(b"abcdefghij", now), &mut rng, &mut out);
+        assert_eq!(lens(&out), [4, 4]);
+        // Held bytes are due from when the first of them arrived.
+        let mut s = Split::new(8, 8, Duration::ZERO);
+        let mut out = ToxicOutput::default();
+        s.push(now + ms(1), piece(b"ab", now), &mut rng, &mut out);
+        s.push(now + ms(3), piece(b"cd", now), &mut rng, &mut out);
+        assert_eq!(s.deadline(), Some(now + ms(1)));
+        s.flush(now + ms(4), &mut out);
+        assert_eq!(lens(&out), [4]);
+        assert_eq!(out.pieces[0].at, now + ms(4));
+        // A flush starts a new cut: the next piece is a whole one.
+        s.push(now + ms(4), piece(b"12345678", now), &mut rng, &mut out);
+        assert_eq!(lens(&out), [4, 8]);
+    }
+
+    #[test]
+    fn coalesce_releases_exactly_max_and_times_out_from_the_first_byte() {
+        let now = Instant::now();
+        let ms = Duration::from_millis;
+        let mut rng = ChaCha20Rng::seed_from_u64(0);
+        let mut c = Coalesce::new(ms(10), 3);
+        assert_eq!(c.name(), "coalesce");
+        assert_eq!(c.deadline(), None);
+        let mut out = ToxicOutput::default();
+        c.push(now, piece(b"abc", now), &mut rng, &mut out);
+        assert_eq!(lens(&out), [3]);
+        assert_eq!(c.deadline(), None);
+        assert!(out
+            .pieces
+            .iter()
+            .all(|p| p.toxic == "coalesce" && p.gap.is_zero()));
+        c.push(now + ms(2), piece(b"d", now), &mut rng, &mut out);
+        c.push(now + ms(4), piece(b"e", now), &mut rng, &mut out);
+        assert_eq!(c.deadline(), Some(now + ms(12)));
+        assert_eq!(c.held(), 2);
+        c.poll(now + ms(12) - Duration::from_micros(1), &mut rng, &mut out);
+        assert_eq!(lens(&out), [3]);
+        c.poll(now + ms(12), &mut rng, &mut out);
+        assert_eq!(lens(&out), [3, 2]);
+        assert_eq!(c.held(), 0);
+        assert_eq!(out.pieces[1].at, now + ms(12));
+        c.flush(now + ms(20), &mut out);
+        assert_eq!(lens(&out), [3, 2], "nothing held, nothing flushed");
+        c.push(now + ms(20), piece(b"f", now), &mut rng, &mut out);
+        c.flush(now + ms(21), &mut out);
+        assert_eq!(lens(&out), [3, 2, 1]);
+        // max is at least 1.
+        let mut c = Coalesce::new(ms(10), 0);
+        let mut out = ToxicOutput::default();
+        c.push(now, piece(b"xy", now), &mut rng, &mut out);
+        assert_eq!(lens(&out), [1, 1]);
     }
 }
