@@ -15,3 +15,5 @@ echo "== the full-size proxy load test: 1,000 connections x 1 MiB through split+
 cargo test -p stickler --test proxy_load -- --ignored
 echo "== the full-size server budget test: 1,000 connections each holding an 8 MiB frame but its last byte"
 cargo test -p stickler --test server_budget -- --ignored
+echo "== the full-size proxy budget test: 1,000 stuck connections through split=1..4"
+cargo test -p stickler --test proxy_budget -- --ignored --test-threads 1
