@@ -161,6 +161,10 @@ async fn bad_configs_are_refused() {
         tiny(&[1], &[Framing::Naive], &[ReplySize::Huge]),
         tiny(&[5000], &[Framing::Struct], &[ReplySize::Small]),
         tiny(&[1], &[Framing::Struct], &[]),
+        LatencyConfig {
+            spin_ahead: Duration::from_millis(2),
+            ..tiny(&[1], &[Framing::Struct], &[ReplySize::Small])
+        },
     ];
     for config in cases {
         let err = run_sweep(&config).await.expect_err("refused");
@@ -213,10 +217,80 @@ fn cli_writes_json_and_report() {
     assert_eq!(report.delays_us, vec![500]);
     assert!(dir.path().join("report/index.html").exists());
 
-    let bad = Command::new(env!("CARGO_BIN_EXE_stickler"))
-        .args(["latency", "--delays", "2000"])
-        .output()
-        .unwrap();
-    assert_eq!(bad.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("--delays"));
+    for (args, flag) in [
+        (["latency", "--delays", "2000"], "--delays"),
+        (["latency", "--spin-ahead", "1001"], "--spin-ahead"),
+    ] {
+        let bad = Command::new(env!("CARGO_BIN_EXE_stickler"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(bad.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&bad.stderr).contains(flag));
+    }
+    assert_eq!(report.spin_ahead_us, 50, "the default spin-ahead");
+}
+
+/// Polls `f` to completion on the calling thread, with no async runtime at all.
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut f = std::pin::pin!(f);
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park();
+    }
+}
+
+#[test]
+fn the_sweep_runs_on_a_thread_of_its_own_with_direct_and_staggered_lanes() {
+    // No runtime here: servers, proxies and clients must bring their own.
+    let config = tiny(&[0, 2], &[Framing::Struct], &[ReplySize::Small]);
+    let report = block_on(run_sweep(&config)).expect("the sweep runs");
+    assert_eq!(report.points.len(), 2);
+    let (undelayed, delayed) = (&report.points[0], &report.points[1]);
+    assert_eq!(undelayed.schedule, "in turn");
+    assert_eq!(delayed.schedule, "staggered");
+    for p in [undelayed, delayed] {
+        let direct = p.direct.as_ref().expect("direct lane measured");
+        assert_eq!(
+            (direct.lane.as_str(), direct.exchanges, direct.errors),
+            ("direct", 12, 0)
+        );
+    }
+    // The ping crosses the delay twice; its target is 2d plus the direct lane's RTT.
+    let direct = delayed.direct.as_ref().unwrap();
+    let ping = delayed.ping.as_ref().unwrap();
+    assert!(ping.p50_us >= 4_000, "ping p50 {} µs", ping.p50_us);
+    assert_eq!(
+        delayed.expected_ping_us(),
+        Some(4_000 + direct.p50_us),
+        "2d + direct"
+    );
+    assert_eq!(
+        delayed.ping_excess_us(),
+        Some(ping.p50_us as i64 - 4_000 - direct.p50_us as i64)
+    );
+    let text = report::table(&report, false);
+    assert!(text.contains("ping − (2d + direct)"), "{text}");
+    assert!(text.contains("direct"), "{text}");
+    let section = latency_section(&report);
+    assert!(
+        section
+            .markdown
+            .contains("### The delayed path: ping vs 2d + direct"),
+        "{}",
+        section.markdown
+    );
+    assert!(section.markdown.contains("of 2d + the direct RTT"));
 }

@@ -55,6 +55,10 @@ pub struct LatencyArgs {
     /// Skip the TCP_NODELAY on/off probe.
     #[arg(long)]
     pub no_probe: bool,
+    /// Wake the delay line's timers this many µs early and spin until the deadline (0: plain
+    /// timer wake-ups, late by the machine's wake-up latency). At most 1000.
+    #[arg(long, value_name = "US", default_value_t = 50)]
+    pub spin_ahead: u64,
     /// Write the sweep as JSON.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -96,6 +100,13 @@ fn config(args: &LatencyArgs) -> anyhow::Result<LatencyConfig> {
         }
         config.budget = Duration::from_secs_f64(s);
     }
+    if args.spin_ahead > 1000 {
+        bail!(
+            "--spin-ahead: {} µs is over the 1000 allowed",
+            args.spin_ahead
+        );
+    }
+    config.spin_ahead = Duration::from_micros(args.spin_ahead);
     config.nodelay = !args.no_nodelay;
     config.nodelay_probe = !args.no_probe;
     config.progress = !args.quiet;
@@ -103,10 +114,17 @@ fn config(args: &LatencyArgs) -> anyhow::Result<LatencyConfig> {
     Ok(config)
 }
 
+/// A runtime to wait on the sweep with (the sweep runs on a thread of its own).
+fn waiting_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
 pub fn run(args: LatencyArgs) -> anyhow::Result<ExitCode> {
     let config = config(&args)?;
-    let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    let sweep = rt.block_on(run_sweep(&config))?;
+    let sweep = waiting_runtime()?.block_on(run_sweep(&config))?;
     println!("{}", report::table(&sweep, std::io::stdout().is_terminal()));
     if let Some(path) = &args.json {
         super::write_json(path, &sweep)?;
@@ -123,8 +141,7 @@ pub fn run(args: LatencyArgs) -> anyhow::Result<ExitCode> {
 /// stdout, and the report section to add to the page.
 pub fn main_job_section(dir: &Path) -> anyhow::Result<Section> {
     let config = LatencyConfig::quick();
-    let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    let sweep = rt.block_on(run_sweep(&config))?;
+    let sweep = waiting_runtime()?.block_on(run_sweep(&config))?;
     println!("{}", report::table(&sweep, std::io::stdout().is_terminal()));
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     super::write_json(&dir.join("latency.json"), &sweep)?;

@@ -103,6 +103,10 @@ pub fn default_delays() -> Vec<Duration> {
         .collect()
 }
 
+/// The default [`LatencyConfig::spin_ahead`]: past the 20–40 µs (p50–p90) a timer took to wake
+/// its thread on a 2-core VM, so a crossing of the proxy is not late by that much.
+pub const DEFAULT_SPIN_AHEAD: Duration = Duration::from_micros(50);
+
 /// How a sweep runs. [`LatencyConfig::default`] is the full sweep of `stickler latency`;
 /// [`LatencyConfig::quick`] is the bounded one of the main job.
 #[derive(Debug, Clone)]
@@ -128,6 +132,9 @@ pub struct LatencyConfig {
     pub nodelay_probe: bool,
     /// Time one reply may take without progress before the exchange counts as failed.
     pub timeout: Duration,
+    /// How early the delay line's timers wake, to spin until their deadline
+    /// ([`crate::chaos::timer::set_spin_ahead`]; zero: plain timer wake-ups).
+    pub spin_ahead: Duration,
     /// A progress bar on stderr (when it is a terminal).
     pub progress: bool,
 }
@@ -146,6 +153,7 @@ impl Default for LatencyConfig {
             nodelay: true,
             nodelay_probe: true,
             timeout: Duration::from_secs(5),
+            spin_ahead: DEFAULT_SPIN_AHEAD,
             progress: true,
         }
     }
@@ -202,6 +210,13 @@ impl LatencyConfig {
                 "no framing can read any of the sizes asked for (naive reads small replies only)"
                     .into(),
             ));
+        }
+        if self.spin_ahead > crate::chaos::timer::MAX_SPIN_AHEAD {
+            return Err(Config(format!(
+                "spin-ahead {:?} is over the {:?} allowed",
+                self.spin_ahead,
+                crate::chaos::timer::MAX_SPIN_AHEAD
+            )));
         }
         if self.exchanges == 0 || self.batches == 0 {
             return Err(Config("exchanges and batches must be at least 1".into()));

@@ -3,7 +3,7 @@
 //! `ready` handshake in round trips next to the theory (one RTT, whatever the reply size).
 //!
 //! - [`config`]: the sweep (delays, framings, sizes, exchanges, warm-up, time budget).
-//! - [`run`]: servers, proxies and lanes of exchanges running side by side.
+//! - [`run`]: servers, proxies and lanes of exchanges, interleaved on a thread of their own.
 //! - [`cost`]: the ready cost in RTTs, its spread, and how far it is from the theory.
 //! - [`report`]: terminal table, and the report section with SVG charts.
 //!
@@ -20,7 +20,7 @@ pub mod cost;
 pub mod report;
 pub mod run;
 
-pub use config::{LatencyConfig, ReplySize};
+pub use config::{LatencyConfig, ReplySize, DEFAULT_SPIN_AHEAD};
 pub use cost::Cost;
 pub use report::latency_section;
 
@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec::Framing;
 use crate::present::progress_bar;
-use run::{measure_point, start_servers};
+use run::{measure_point, short_slices, start_servers, Schedule};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LatencyError {
@@ -71,6 +71,12 @@ pub struct Point {
     pub warmup: usize,
     pub elapsed_ms: u64,
     pub nodelay: bool,
+    /// How the lanes shared the thread: `staggered` or `in turn` ([`run::Schedule`]).
+    #[serde(default)]
+    pub schedule: String,
+    /// The round trip without the proxy (the ping's 1 byte each way, straight to its server).
+    #[serde(default)]
+    pub direct: Option<LaneStats>,
     /// The round trip of the delayed path itself (1 byte each way).
     pub ping: Option<LaneStats>,
     pub framings: Vec<LaneStats>,
@@ -85,6 +91,18 @@ impl Point {
     /// The RTT asked for: twice the one-way delay.
     pub fn nominal_rtt_us(&self) -> u64 {
         2 * self.delay_us
+    }
+
+    /// What the ping lane should measure: 2d plus the direct round trip (when both measured).
+    pub fn expected_ping_us(&self) -> Option<u64> {
+        let direct = self.direct.as_ref().filter(|l| l.exchanges > 0)?;
+        Some(self.nominal_rtt_us() + direct.p50_us)
+    }
+
+    /// How far the ping lane's p50 is from 2d plus the direct round trip, in µs.
+    pub fn ping_excess_us(&self) -> Option<i64> {
+        let ping = self.ping.as_ref().filter(|l| l.exchanges > 0)?;
+        Some(ping.p50_us as i64 - self.expected_ping_us()? as i64)
     }
 }
 
@@ -104,6 +122,10 @@ pub struct LatencyReport {
     pub max_exchanges: usize,
     pub budget_ms: u64,
     pub nodelay: bool,
+    /// How early the delay line's timers woke to spin until their deadline, µs (0: they did
+    /// not).
+    #[serde(default)]
+    pub spin_ahead_us: u64,
     pub points: Vec<Point>,
     pub nodelay_probe: Option<NodelayProbe>,
     pub elapsed_ms: u64,
@@ -122,8 +144,52 @@ fn probe_delay(config: &LatencyConfig) -> Duration {
 }
 
 /// Runs the sweep: points in order of delay then size, each given its share of the budget left.
+///
+/// Servers, proxies and clients run on a thread of their own with a single-threaded runtime,
+/// whatever runtime the caller's is: every byte then crosses the delayed path with one timer
+/// wake-up per crossing of the proxy and no hand-off between threads, and nothing else of the
+/// process competes with the lanes. Its timers wake [`LatencyConfig::spin_ahead`] early to
+/// spin until their deadline, and it asks for short time slices where lanes take turns
+/// ([`run::Schedule`]). Dropping the returned future stops the sweep.
 pub async fn run_sweep(config: &LatencyConfig) -> Result<LatencyReport, LatencyError> {
     config.validate()?;
+    let config = config.clone();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("stickler-latency".into())
+        .spawn(move || {
+            crate::chaos::timer::set_spin_ahead(config.spin_ahead);
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = tx.send(Err(LatencyError::Setup(e)));
+                    return;
+                }
+            };
+            let mut tx = tx;
+            let result = rt.block_on(async {
+                tokio::select! {
+                    r = sweep(&config) => Some(r),
+                    // The caller gave up: stop here (servers and proxies go with the runtime).
+                    _ = tx.closed() => None,
+                }
+            });
+            if let Some(r) = result {
+                let _ = tx.send(r);
+            }
+        })
+        .map_err(LatencyError::Setup)?;
+    rx.await.unwrap_or_else(|_| {
+        Err(LatencyError::Setup(std::io::Error::other(
+            "the sweep's thread stopped before it finished",
+        )))
+    })
+}
+
+async fn sweep(config: &LatencyConfig) -> Result<LatencyReport, LatencyError> {
     let started = Instant::now();
     let mut delays = config.delays.clone();
     delays.sort();
@@ -164,6 +230,7 @@ pub async fn run_sweep(config: &LatencyConfig) -> Result<LatencyReport, LatencyE
     for (i, (delay, size)) in grid.iter().copied().enumerate() {
         bar.set_message(format!("d={:?} {}", delay, size.label()));
         let left = config.budget.saturating_sub(started.elapsed());
+        short_slices(Schedule::for_point(delay, size) == Schedule::InTurn);
         match measure_point(&servers, config, delay, size, left, grid.len() - i).await {
             Ok(p) => points.push(p),
             Err(e) => {
@@ -192,6 +259,7 @@ pub async fn run_sweep(config: &LatencyConfig) -> Result<LatencyReport, LatencyE
             for &size in &probe_sizes {
                 bar.set_message(format!("TCP_NODELAY {} {}", on_off(nodelay), size.label()));
                 // No budget: the fewest exchanges allowed.
+                short_slices(Schedule::for_point(delay, size) == Schedule::InTurn);
                 let p = measure_point(&servers, &cfg, delay, size, Duration::ZERO, 1).await;
                 match p {
                     Ok(p) if nodelay => probe.on.push(p),
@@ -217,6 +285,7 @@ pub async fn run_sweep(config: &LatencyConfig) -> Result<LatencyReport, LatencyE
         max_exchanges: config.exchanges,
         budget_ms: config.budget.as_millis() as u64,
         nodelay: config.nodelay,
+        spin_ahead_us: config.spin_ahead.as_micros() as u64,
         points,
         nodelay_probe,
         elapsed_ms: started.elapsed().as_millis() as u64,

@@ -25,35 +25,72 @@ fn ratio(v: Option<f64>, spread: Option<(f64, f64)>) -> String {
     }
 }
 
-/// The ping lane's p50 at d = 0 for `size` (the undelayed path), when swept.
-fn base_rtt(report: &LatencyReport, size: ReplySize) -> Option<u64> {
+/// The point at d = 0 for `size` (the undelayed path), when swept.
+fn undelayed(report: &LatencyReport, size: ReplySize) -> Option<&Point> {
     report
         .points
         .iter()
         .find(|p| p.delay_us == 0 && p.size == size)
-        .and_then(|p| p.ping.as_ref())
-        .map(|p| p.p50_us)
 }
 
-/// How a point's cost compares with the theory (the last column of the cost table).
-const WITHIN: &str = "within ±5%";
-const OUTSIDE: &str = "outside ±5%";
-const NOT_JUDGED: &str = "not judged (d < 1 ms)";
+/// How a measured figure compares with its target (the last column of the cost and path
+/// tables).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Within,
+    Outside,
+    NotJudged,
+    Unmeasured,
+}
 
-fn verdict(p: &Point) -> &'static str {
-    match &p.cost {
-        Some(c) if c.off_target => OUTSIDE,
-        Some(_) if p.delay_us >= TARGET_FROM_US => WITHIN,
-        Some(_) => NOT_JUDGED,
-        None => "-",
+impl Verdict {
+    fn of(off: Option<bool>, delay_us: u64) -> Verdict {
+        match off {
+            Some(true) => Verdict::Outside,
+            Some(false) if delay_us >= TARGET_FROM_US => Verdict::Within,
+            Some(false) => Verdict::NotJudged,
+            None if delay_us < TARGET_FROM_US => Verdict::NotJudged,
+            None => Verdict::Unmeasured,
+        }
     }
+
+    fn label(self) -> String {
+        match self {
+            Verdict::Within => format!("within ±{:.0}%", TOLERANCE * 100.0),
+            Verdict::Outside => format!("outside ±{:.0}%", TOLERANCE * 100.0),
+            Verdict::NotJudged => format!("not judged (d < {} ms)", TARGET_FROM_US / 1000),
+            Verdict::Unmeasured => "-".into(),
+        }
+    }
+
+    fn cell(self, text: String) -> Cell {
+        match self {
+            Verdict::Outside => Cell::new(text).fg(CellColor::Yellow),
+            Verdict::Within => Cell::new(text).fg(CellColor::Green),
+            _ => Cell::new(text),
+        }
+    }
+}
+
+fn cost_verdict(p: &Point) -> Verdict {
+    match &p.cost {
+        Some(c) => Verdict::of(Some(c.off_target), p.delay_us),
+        None => Verdict::Unmeasured,
+    }
+}
+
+fn ping_verdict(p: &Point) -> Verdict {
+    if p.delay_us == 0 {
+        return Verdict::Unmeasured;
+    }
+    Verdict::of(cost::ping_off_target(p), p.delay_us)
 }
 
 /// Rows of the latency table: (d ms, size, lane, n, p50, p90, p99, max, errors).
 fn latency_rows(points: &[Point]) -> Vec<[String; 9]> {
     let mut rows = Vec::new();
     for p in points {
-        for l in p.ping.iter().chain(&p.framings) {
+        for l in p.direct.iter().chain(&p.ping).chain(&p.framings) {
             rows.push([
                 ms(p.delay_us),
                 p.size.label().to_string(),
@@ -84,11 +121,12 @@ const COST_HEADER: [&str; 8] = [
     "vs theory (1.0 RTT)",
 ];
 
-fn cost_rows(points: &[Point]) -> Vec<([String; 8], &'static str)> {
+fn cost_rows(points: &[Point]) -> Vec<([String; 8], Verdict)> {
     points
         .iter()
         .filter_map(|p| {
             let c = p.cost.as_ref()?;
+            let v = cost_verdict(p);
             Some((
                 [
                     ms(p.delay_us),
@@ -98,9 +136,48 @@ fn cost_rows(points: &[Point]) -> Vec<([String; 8], &'static str)> {
                     ms(c.path_rtt_us),
                     ratio(c.rtts, c.rtts_spread),
                     ratio(c.path_rtts, c.path_rtts_spread),
-                    verdict(p).to_string(),
+                    v.label(),
                 ],
-                verdict(p),
+                v,
+            ))
+        })
+        .collect()
+}
+
+const PATH_HEADER: [&str; 8] = [
+    "d (ms)",
+    "reply",
+    "direct ms",
+    "ping ms",
+    "2d + direct ms",
+    "ping − (2d + direct) µs",
+    "vs 2d + direct",
+    "target",
+];
+
+/// Rows of the delayed-path table: the ping lane's p50 next to 2d + the direct RTT.
+fn path_rows(points: &[Point]) -> Vec<([String; 8], Verdict)> {
+    points
+        .iter()
+        .filter(|p| p.delay_us > 0)
+        .filter_map(|p| {
+            let direct = p.direct.as_ref()?;
+            let ping = p.ping.as_ref()?;
+            let expected = p.expected_ping_us()?;
+            let excess = p.ping_excess_us()?;
+            let v = ping_verdict(p);
+            Some((
+                [
+                    ms(p.delay_us),
+                    p.size.label().to_string(),
+                    ms(direct.p50_us),
+                    ms(ping.p50_us),
+                    ms(expected),
+                    format!("{excess:+}"),
+                    format!("{:+.1}%", excess as f64 / expected as f64 * 100.0),
+                    v.label(),
+                ],
+                v,
             ))
         })
         .collect()
@@ -116,14 +193,17 @@ pub fn table(report: &LatencyReport, color: bool) -> String {
     let mut c = terminal_table(color);
     c.set_header(COST_HEADER);
     for (row, v) in cost_rows(&report.points) {
-        let cells = row.into_iter().map(|s| match v {
-            OUTSIDE => Cell::new(s).fg(CellColor::Yellow),
-            WITHIN => Cell::new(s).fg(CellColor::Green),
-            _ => Cell::new(s),
-        });
-        c.add_row(cells.collect::<Vec<_>>());
+        c.add_row(row.into_iter().map(|s| v.cell(s)).collect::<Vec<_>>());
     }
-    let mut out = format!("{t}\n\nready cost (theory: 1 RTT per exchange)\n{c}\n");
+    let mut d = terminal_table(color);
+    d.set_header(PATH_HEADER);
+    for (row, v) in path_rows(&report.points) {
+        d.add_row(row.into_iter().map(|s| v.cell(s)).collect::<Vec<_>>());
+    }
+    let mut out = format!(
+        "{t}\n\nthe delayed path: ping p50 vs 2d + the direct RTT\n{d}\n\n\
+         ready cost (theory: 1 RTT per exchange)\n{c}\n"
+    );
     if let Some(probe) = &report.nodelay_probe {
         let _ = write!(out, "\n{}", nodelay_text(probe));
     }
@@ -222,7 +302,7 @@ pub fn latency_chart(report: &LatencyReport) -> Result<String, String> {
 }
 
 /// The ready cost in RTTs (2d, and the ping's RTT) against the nominal RTT, per size, with
-/// the theory and the ±5% band.
+/// the theory and the band of the target.
 pub fn cost_chart(report: &LatencyReport) -> Result<String, String> {
     let mut series: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
     for size in &report.sizes {
@@ -260,7 +340,10 @@ pub fn cost_chart(report: &LatencyReport) -> Result<String, String> {
         root.fill(&WHITE).map_err(svg_err)?;
         let mut chart = ChartBuilder::on(&root)
             .caption(
-                "ready cost in RTTs vs RTT (theory 1.0, band ±5%)",
+                format!(
+                    "ready cost in RTTs vs RTT (theory 1.0, band ±{:.0}%)",
+                    TOLERANCE * 100.0
+                ),
                 ("sans-serif", 18),
             )
             .margin(12)
@@ -322,13 +405,45 @@ fn findings(report: &LatencyReport) -> Vec<String> {
         judged.len()
     ));
     for p in off {
-        if let Some(why) = cost::explain(p, base_rtt(report, p.size)) {
+        if let Some(why) = cost::explain(p, undelayed(report, p.size)) {
             out.push(format!(
                 "d = {} ms, {}: {why}",
                 ms(p.delay_us),
                 p.size.label()
             ));
         }
+    }
+    let paths: Vec<(&Point, Verdict)> = report
+        .points
+        .iter()
+        .map(|p| (p, ping_verdict(p)))
+        .filter(|(_, v)| matches!(v, Verdict::Within | Verdict::Outside))
+        .collect();
+    if !paths.is_empty() {
+        let worst = paths
+            .iter()
+            .filter_map(|(p, _)| {
+                let e = p.ping_excess_us()?;
+                Some((e as f64 / p.expected_ping_us()? as f64 * 100.0, *p))
+            })
+            .max_by(|a, b| a.0.abs().total_cmp(&b.0.abs()));
+        let mut line = format!(
+            "The delayed path: the ping lane's p50 within ±{:.0}% of 2d + the direct RTT for d ≥ \
+             {} ms at {} of {} points",
+            TOLERANCE * 100.0,
+            TARGET_FROM_US / 1000,
+            paths.iter().filter(|(_, v)| *v == Verdict::Within).count(),
+            paths.len()
+        );
+        if let Some((pct, p)) = worst {
+            line.push_str(&format!(
+                "; farthest: {pct:+.1}% at d = {} ms, {}",
+                ms(p.delay_us),
+                p.size.label()
+            ));
+        }
+        line.push('.');
+        out.push(line);
     }
     let failed: Vec<String> = report
         .points
@@ -402,19 +517,29 @@ fn headline(report: &LatencyReport) -> Vec<String> {
 pub fn latency_section(report: &LatencyReport) -> Section {
     let intro = format!(
         "Lockstep exchanges through a proxy delaying every byte by d each way (RTT = 2d), \
-         framings side by side on their own connections (at the same time; 1 MiB replies \
-         taking turns, exchange by exchange), {} measured exchanges per lane at most, warm-up \
-         excluded, TCP_NODELAY {}; the `ping` lane (1 byte each way, nothing to \
-         parse) measures the delayed path itself. Measured in {:.1} s. Ready cost = (p50(ready) \
-         − p50(struct)) / RTT, in RTTs of 2d and of the ping's measured RTT; [range over \
-         batches of consecutive exchanges].",
+         every framing on its own connection through its own proxy, servers, proxies and \
+         clients on one thread of their own; lanes staggered (lane i of k starts its exchanges \
+         i/k of d past a multiple of d, so no two lanes wake at once; at d = 0 and for 1 MiB \
+         replies they take turns, exchange by exchange), {} measured exchanges per lane at \
+         most, warm-up excluded, TCP_NODELAY {}, timers woken {} µs early to spin until their \
+         deadline; the `ping` lane (1 byte each way, nothing \
+         to parse) measures the delayed path itself, the `direct` lane the same ping without \
+         the proxy. Measured in {:.1} s. Ready cost = (p50(ready) − p50(struct)) / RTT, in \
+         RTTs of 2d and of the ping's measured RTT; [range over batches of consecutive \
+         exchanges].",
         report.max_exchanges,
         if report.nodelay { "on" } else { "off" },
+        report.spin_ahead_us,
         report.elapsed_ms as f64 / 1000.0
     );
     let lat_rows = || latency_rows(&report.points).into_iter().map(|r| r.to_vec());
     let cost_rows = || {
         cost_rows(&report.points)
+            .into_iter()
+            .map(|(r, _)| r.to_vec())
+    };
+    let path_rows = || {
+        path_rows(&report.points)
             .into_iter()
             .map(|(r, _)| r.to_vec())
     };
@@ -430,6 +555,8 @@ pub fn latency_section(report: &LatencyReport) -> Section {
     for n in &notes {
         let _ = writeln!(md, "- {n}");
     }
+    md.push_str("\n### The delayed path: ping vs 2d + direct\n\n");
+    md.push_str(&md_table(&PATH_HEADER, path_rows()));
     md.push_str("\n### Latency per lane\n\n");
     md.push_str(&md_table(&LATENCY_HEADER, lat_rows()));
 
@@ -465,6 +592,8 @@ pub fn latency_section(report: &LatencyReport) -> Section {
         }
         html.push('\n');
     }
+    html.push_str("<h3>The delayed path: ping vs 2d + direct</h3>\n");
+    html.push_str(&html_table(&PATH_HEADER, path_rows()));
     html.push_str("<h3>Latency per lane</h3>\n");
     html.push_str(&html_table(&LATENCY_HEADER, lat_rows()));
     Section {

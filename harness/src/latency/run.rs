@@ -1,19 +1,25 @@
 //! Running a sweep: servers with the wanted `TCP_NODELAY`, one delaying proxy per lane and
-//! point, and lanes of lockstep exchanges running side by side.
+//! point, and lanes of lockstep exchanges interleaved so that none waits for another.
 //!
-//! A *lane* is one connection doing lockstep exchanges: one per framing, plus a `ping` lane
-//! (a 1-byte request to a `naive` server running `echo`: one write each way, nothing to parse)
-//! that measures the round trip of the delayed path itself. At each point (delay, size) every
-//! lane runs the same number of exchanges, side by side: at the same time, so all framings see
-//! the same machine, or (1 MiB replies) taking turns exchange by exchange ([`Schedule`]). The
-//! warm-up exchanges are run and thrown away first.
+//! A *lane* is one connection doing lockstep exchanges: one per framing, a `ping` lane (a
+//! 1-byte request to a `naive` server running `echo`: one write each way, nothing to parse)
+//! that measures the round trip of the delayed path itself, and a `direct` lane (the same ping
+//! straight to that server, no proxy) that measures the round trip without the proxy. At each
+//! point (delay, size) every lane runs the same number of exchanges, interleaved by a
+//! [`Schedule`]; the warm-up exchanges are run and thrown away first.
+//!
+//! The servers, the proxies and the clients of a sweep share one thread of their own
+//! ([`super::run_sweep`]): a delayed byte then costs one timer wake-up per crossing of the
+//! proxy, and nothing else of the process competes with the lanes for that thread. Its timers
+//! wake a little early and spin to their deadline ([`crate::chaos::timer::set_spin_ahead`]),
+//! and it asks for short time slices while lanes take turns ([`short_slices`]).
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use hdrhistogram::Histogram;
 use tokio::net::TcpListener;
 
+use crate::chaos::timer;
 use crate::codec::Framing;
 use crate::peer::client::{Client, ClientConfig};
 use crate::peer::pool::Pool;
@@ -27,9 +33,18 @@ use super::{LaneStats, LatencyError, Point};
 /// The ping lane's request (echoed back unchanged).
 pub const PING: &[u8] = b"p";
 
+/// Size of each read of the `struct`, `json`, `framed` and `ready` clients (after the digits):
+/// a 1 MiB reply then takes 16 reads, not the 1024 of the tutorials' `recv(1024)`, which would
+/// measure the client's system calls rather than the path. `naive` keeps its one 1024-byte read
+/// (its reply is the 6-byte one only).
+pub const READ_SIZE: usize = 64 << 10;
+
 /// What a lane talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Lane {
+    /// The ping server, straight (no proxy).
+    Direct,
+    /// The ping server, through the delaying proxy.
     Ping,
     Framing(Framing),
 }
@@ -37,6 +52,7 @@ pub enum Lane {
 impl Lane {
     pub fn name(self) -> &'static str {
         match self {
+            Lane::Direct => "direct",
             Lane::Ping => "ping",
             Lane::Framing(f) => f.name(),
         }
@@ -44,7 +60,7 @@ impl Lane {
 }
 
 /// The servers of a sweep, by lane: one per framing (`cmd`) and the ping server (`naive` +
-/// `echo`), with the wanted `TCP_NODELAY`.
+/// `echo`, also the `direct` lane's), with the wanted `TCP_NODELAY`.
 pub async fn start_servers(
     framings: &[Framing],
     nodelay: bool,
@@ -52,7 +68,7 @@ pub async fn start_servers(
     let lanes = std::iter::once(Lane::Ping).chain(framings.iter().map(|f| Lane::Framing(*f)));
     let configs = lanes.map(|lane| {
         let config = match lane {
-            Lane::Ping => ServerConfig::new(Framing::Naive, Service::Echo),
+            Lane::Direct | Lane::Ping => ServerConfig::new(Framing::Naive, Service::Echo),
             Lane::Framing(f) => ServerConfig::new(f, Service::Cmd),
         };
         (lane, config.nodelay(nodelay))
@@ -86,16 +102,29 @@ async fn start_proxy(
     Ok(Proxy::start(listener, config))
 }
 
-/// One lane of one point: its proxy, connection, request and expected reply.
+/// Latencies at the quantiles `qs` of `samples` (nearest rank; all 0 when empty).
+pub fn quantiles<const N: usize>(samples: &[u64], qs: [f64; N]) -> [u64; N] {
+    let mut sorted = samples.to_vec();
+    sorted.sort_unstable();
+    qs.map(|q| {
+        if sorted.is_empty() {
+            return 0;
+        }
+        let rank = (q * sorted.len() as f64).ceil() as usize;
+        sorted[rank.clamp(1, sorted.len()) - 1]
+    })
+}
+
+/// One lane of one point: its proxy (none for `direct`), connection, request and expected reply.
 struct LaneRun {
     lane: Lane,
-    proxy: ProxyHandle,
+    proxy: Option<ProxyHandle>,
+    addr: SocketAddr,
     client: Option<Client>,
     config: ClientConfig,
     request: Vec<u8>,
     expected: Vec<u8>,
-    hist: Histogram<u64>,
-    /// Every measured latency in µs, in order (for the per-batch medians).
+    /// Every measured latency in µs, in order.
     samples: Vec<u64>,
     errors: u64,
     first_error: Option<String>,
@@ -107,15 +136,23 @@ const HIST_MAX_US: u64 = 60_000_000;
 const MAX_ERRORS: u64 = 10;
 
 impl LaneRun {
-    async fn exchange(&mut self) -> Result<Duration, String> {
+    /// Connects if not connected (outside the timed part).
+    async fn connect(&mut self) -> Result<(), String> {
         if self.client.is_none() {
-            let addr = self.proxy.local_addr();
-            let c = Client::connect(addr, self.config.clone())
+            let c = Client::connect(self.addr, self.config.clone())
                 .await
                 .map_err(|e| e.to_string())?;
             self.client = Some(c);
         }
-        let client = self.client.as_mut().expect("connected above");
+        Ok(())
+    }
+
+    /// One exchange, timed from before the request is written to the end of the reply.
+    async fn exchange(&mut self) -> Result<Duration, String> {
+        let client = self
+            .client
+            .as_mut()
+            .ok_or_else(|| "not connected".to_string())?;
         let start = Instant::now();
         let result = client.exchange(&self.request).await;
         let took = start.elapsed();
@@ -136,17 +173,26 @@ impl LaneRun {
         }
     }
 
-    /// Runs `n` exchanges; records them unless `warmup`. Returns the time taken.
-    async fn run(mut self, n: usize, warmup: bool) -> (LaneRun, Duration) {
+    /// Runs `n` exchanges, each started at this lane's next slot when `slots` are given;
+    /// records them unless `warmup`. Returns the time taken.
+    async fn run(mut self, n: usize, warmup: bool, slots: Option<Slots>) -> (LaneRun, Duration) {
         let start = Instant::now();
         for _ in 0..n {
             if self.errors >= MAX_ERRORS {
                 break;
             }
-            match self.exchange().await {
+            let result = match self.connect().await {
+                Ok(()) => {
+                    if let Some(s) = slots {
+                        timer::sleep_until(s.next(tokio::time::Instant::now())).await;
+                    }
+                    self.exchange().await
+                }
+                Err(e) => Err(e),
+            };
+            match result {
                 Ok(took) if !warmup => {
                     let us = (took.as_micros() as u64).clamp(1, HIST_MAX_US);
-                    self.hist.saturating_record(us);
                     self.samples.push(us);
                 }
                 Ok(_) => {}
@@ -160,32 +206,22 @@ impl LaneRun {
     }
 
     fn stats(&self, batches: usize) -> LaneStats {
-        let h = &self.hist;
-        let chunk = self.samples.len().div_ceil(batches.max(1)).max(1);
-        let batch_p50_us = self
-            .samples
-            .chunks(chunk)
-            .map(|c| {
-                let mut c = c.to_vec();
-                c.sort_unstable();
-                c[c.len() / 2]
-            })
-            .collect();
-        let q = |p: f64| {
-            if h.is_empty() {
-                0
-            } else {
-                h.value_at_quantile(p)
-            }
-        };
+        let s = &self.samples;
+        let chunk = s.len().div_ceil(batches.max(1)).max(1);
+        let batch_p50_us = s.chunks(chunk).map(|c| quantiles(c, [0.5])[0]).collect();
+        let [p50_us, p90_us, p99_us, max_us] = quantiles(s, [0.5, 0.9, 0.99, 1.0]);
         LaneStats {
             lane: self.lane.name().to_string(),
-            exchanges: h.len(),
-            p50_us: q(0.5),
-            p90_us: q(0.9),
-            p99_us: q(0.99),
-            max_us: if h.is_empty() { 0 } else { h.max() },
-            mean_us: if h.is_empty() { 0.0 } else { h.mean() },
+            exchanges: s.len() as u64,
+            p50_us,
+            p90_us,
+            p99_us,
+            max_us,
+            mean_us: if s.is_empty() {
+                0.0
+            } else {
+                s.iter().sum::<u64>() as f64 / s.len() as f64
+            },
             batch_p50_us,
             errors: self.errors,
             first_error: self.first_error.clone(),
@@ -193,53 +229,148 @@ impl LaneRun {
     }
 }
 
-/// How the lanes of a point share the machine.
+/// The times a lane may start an exchange: `first`, then every `period`.
+#[derive(Debug, Clone, Copy)]
+struct Slots {
+    first: tokio::time::Instant,
+    period: Duration,
+}
+
+impl Slots {
+    /// The first slot at or after `now`.
+    fn next(self, now: tokio::time::Instant) -> tokio::time::Instant {
+        if now <= self.first {
+            return self.first;
+        }
+        let period = self.period.as_nanos().max(1);
+        let k = (now - self.first).as_nanos().div_ceil(period);
+        self.first + Duration::from_nanos((k * period).min(u64::MAX as u128) as u64)
+    }
+}
+
+/// How the lanes of a point share the thread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Schedule {
-    /// All lanes at once, each on its own task (replies that cost little CPU).
-    Together,
-    /// One exchange per lane in turn (1 MiB replies: a bulk transfer takes the CPU from the
-    /// lanes next to it, which would then measure the machine instead of the path).
+    /// All lanes at once, lane `i` of `k` starting its exchanges only at `i/k` of a period past
+    /// a multiple of it. With the period equal to the one-way delay, every crossing of the
+    /// proxy happens a whole number of delays after its exchange started, so the lanes' wake-ups
+    /// fall `period/k` apart instead of together (lanes started at the same moment with the same
+    /// delay would otherwise wake at the same instants, each waiting for the others).
+    Staggered { period: Duration },
+    /// One exchange per lane in turn: at d = 0 (no delay to interleave with, every exchange is
+    /// all processing) and for 1 MiB replies (a bulk transfer takes the CPU from the lanes next
+    /// to it, which would then measure the machine instead of the path).
     InTurn,
 }
 
 impl Schedule {
-    pub fn for_size(size: ReplySize) -> Schedule {
-        if size == ReplySize::Huge {
+    pub fn for_point(delay: Duration, size: ReplySize) -> Schedule {
+        if size == ReplySize::Huge || delay.is_zero() {
             Schedule::InTurn
         } else {
-            Schedule::Together
+            Schedule::Staggered { period: delay }
+        }
+    }
+
+    /// `staggered` or `in turn`, for the report.
+    pub fn label(self) -> &'static str {
+        match self {
+            Schedule::Staggered { .. } => "staggered",
+            Schedule::InTurn => "in turn",
         }
     }
 }
 
 /// Runs every lane for `n` exchanges; returns them and the time one exchange of every lane
-/// took (the slowest lane's time when together, the sum of the turns when in turn).
+/// took (the slowest lane's time when staggered, the sum of the turns when in turn).
 async fn run_lanes(
     lanes: Vec<LaneRun>,
     n: usize,
     warmup: bool,
     schedule: Schedule,
 ) -> (Vec<LaneRun>, Duration) {
-    if schedule == Schedule::InTurn {
-        let start = Instant::now();
-        let mut lanes = lanes;
-        for _ in 0..n {
-            let mut next = Vec::with_capacity(lanes.len());
-            for lane in lanes {
-                next.push(lane.run(1, warmup).await.0);
+    match schedule {
+        Schedule::InTurn => {
+            let start = Instant::now();
+            let mut lanes = lanes;
+            for _ in 0..n {
+                let mut next = Vec::with_capacity(lanes.len());
+                for lane in lanes {
+                    next.push(lane.run(1, warmup, None).await.0);
+                }
+                lanes = next;
             }
-            lanes = next;
+            (lanes, start.elapsed())
         }
-        return (lanes, start.elapsed());
+        Schedule::Staggered { period } => staggered(lanes, n, warmup, period).await,
     }
-    together(lanes, n, warmup).await
 }
 
-async fn together(lanes: Vec<LaneRun>, n: usize, warmup: bool) -> (Vec<LaneRun>, Duration) {
+/// The time slice the sweep's thread asks the scheduler for while lanes take turns: the
+/// shortest Linux allows.
+pub const SHORT_SLICE: Duration = Duration::from_micros(100);
+
+/// Asks the scheduler for time slices of [`SHORT_SLICE`] on the calling thread (`short`), or
+/// for its default ones again, keeping the thread's policy and nice value (`sched_setattr`,
+/// Linux 6.12 and later, no privilege needed; elsewhere, or if refused, a no-op).
+///
+/// Where lanes take turns, an exchange is milliseconds of work (a 1 MiB reply) followed by
+/// sleeps; on a busy machine, the thread's next wake-ups then waited for the running task's
+/// whole slice (1–3 ms more on the next lane's round trip). With short slices it gets the CPU
+/// back sooner, and no more of it. Staggered lanes wake for a few µs at a time, spinning to
+/// their deadline (`chaos::timer::set_spin_ahead`); there short slices cut the spin short and
+/// made the round trips later, so they keep the default.
+pub fn short_slices(short: bool) {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: an all-zero sched_attr is a valid value of this plain C struct.
+        let mut attr: libc::sched_attr = unsafe { std::mem::zeroed() };
+        let size = std::mem::size_of::<libc::sched_attr>() as u32;
+        // SAFETY: sched_getattr writes at most `size` bytes into `attr`, which has that size.
+        let got = unsafe { libc::syscall(libc::SYS_sched_getattr, 0, &mut attr, size, 0) };
+        let fair = [libc::SCHED_OTHER, libc::SCHED_BATCH].contains(&(attr.sched_policy as i32));
+        if got != 0 || !fair {
+            return;
+        }
+        attr.size = size;
+        attr.sched_flags = 0;
+        // Zero asks for the default slice again.
+        attr.sched_runtime = if short {
+            SHORT_SLICE.as_nanos() as u64
+        } else {
+            0
+        };
+        // SAFETY: `attr` is a valid, initialised sched_attr of `size` bytes.
+        let set = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &attr, 0) };
+        if set != 0 {
+            tracing::debug!(
+                "time slices of {SHORT_SLICE:?} refused: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = short;
+}
+
+/// How far ahead of now the first slots are: room for every lane's task to start.
+const STAGGER_LEAD: Duration = Duration::from_micros(500);
+
+async fn staggered(
+    lanes: Vec<LaneRun>,
+    n: usize,
+    warmup: bool,
+    period: Duration,
+) -> (Vec<LaneRun>, Duration) {
+    let k = lanes.len().max(1) as u32;
+    let origin = tokio::time::Instant::now() + STAGGER_LEAD;
     let mut set = tokio::task::JoinSet::new();
     for (i, lane) in lanes.into_iter().enumerate() {
-        set.spawn(async move { (i, lane.run(n, warmup).await) });
+        let slots = Slots {
+            first: origin + period * i as u32 / k,
+            period,
+        };
+        set.spawn(async move { (i, lane.run(n, warmup, Some(slots)).await) });
     }
     let mut out: Vec<(usize, LaneRun)> = Vec::new();
     let mut slowest = Duration::ZERO;
@@ -268,8 +399,8 @@ pub fn exchanges_for(
     n.clamp(config.min_exchanges.min(config.exchanges), config.exchanges)
 }
 
-/// Measures one point: every lane (ping and each framing that can read `size`) through its
-/// own proxy delaying by `delay` each way.
+/// Measures one point: every lane (direct, ping and each framing that can read `size`), each
+/// but `direct` through its own proxy delaying by `delay` each way.
 pub async fn measure_point(
     servers: &Pool<Lane>,
     config: &LatencyConfig,
@@ -287,36 +418,49 @@ pub async fn measure_point(
             size.bytes()
         )));
     }
-    let lanes: Vec<Lane> = std::iter::once(Lane::Ping)
+    let lanes: Vec<Lane> = [Lane::Direct, Lane::Ping]
+        .into_iter()
         .chain(config.framings_for(size).into_iter().map(Lane::Framing))
         .collect();
     let mut runs = Vec::new();
     for lane in lanes {
+        let server = match lane {
+            Lane::Direct => Lane::Ping,
+            other => other,
+        };
         let upstream = servers
-            .addr(lane)
+            .addr(server)
             .ok_or_else(|| LatencyError::Config(format!("no server for {}", lane.name())))?;
         let (framing, request, expected) = match lane {
-            Lane::Ping => (Framing::Naive, PING.to_vec(), PING.to_vec()),
+            Lane::Direct | Lane::Ping => (Framing::Naive, PING.to_vec(), PING.to_vec()),
             Lane::Framing(f) => (f, size.request().as_bytes().to_vec(), expected.clone()),
         };
         let mut client = ClientConfig::new(framing).timeout(config.timeout);
         client.nodelay = config.nodelay;
+        if framing != Framing::Naive {
+            client.read_size = READ_SIZE;
+        }
+        let proxy = match lane {
+            Lane::Direct => None,
+            _ => Some(start_proxy(upstream, delay, config.nodelay).await?),
+        };
         runs.push(LaneRun {
             lane,
-            proxy: start_proxy(upstream, delay, config.nodelay).await?,
+            addr: proxy.as_ref().map_or(upstream, |p| p.local_addr()),
+            proxy,
             client: None,
             config: client,
             request,
             expected,
-            hist: Histogram::new_with_bounds(1, HIST_MAX_US, 3).expect("valid histogram bounds"),
             samples: Vec::new(),
             errors: 0,
             first_error: None,
         });
     }
-    let schedule = Schedule::for_size(size);
-    let (runs, warm) = run_lanes(runs, config.warmup.max(1), true, schedule).await;
-    let per_exchange = warm / config.warmup.max(1) as u32;
+    let schedule = Schedule::for_point(delay, size);
+    let warmup = config.warmup.max(1);
+    let (runs, warm) = run_lanes(runs, warmup, true, schedule).await;
+    let per_exchange = warm / warmup as u32;
     let n = exchanges_for(config, budget_left, points_left, per_exchange);
     let started = Instant::now();
     let (runs, _) = run_lanes(runs, n, false, schedule).await;
@@ -326,9 +470,11 @@ pub async fn measure_point(
         size,
         reply_bytes: expected.len(),
         exchanges: n,
-        warmup: config.warmup.max(1),
+        warmup,
         elapsed_ms,
         nodelay: config.nodelay,
+        schedule: schedule.label().to_string(),
+        direct: None,
         ping: None,
         framings: Vec::new(),
         cost: None,
@@ -336,13 +482,62 @@ pub async fn measure_point(
     for run in &runs {
         let stats = run.stats(config.batches);
         match run.lane {
+            Lane::Direct => point.direct = Some(stats),
             Lane::Ping => point.ping = Some(stats),
             Lane::Framing(_) => point.framings.push(stats),
         }
     }
     for run in runs {
-        run.proxy.shutdown().await;
+        if let Some(proxy) = run.proxy {
+            proxy.shutdown().await;
+        }
     }
     point.cost = super::cost::ready_cost(&point);
     Ok(point)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_are_nearest_rank() {
+        let s = [5, 1, 4, 2, 3];
+        assert_eq!(quantiles(&s, [0.5, 0.9, 1.0, 0.0]), [3, 5, 5, 1]);
+        assert_eq!(quantiles(&[7, 9], [0.5]), [7]);
+        assert_eq!(quantiles(&[], [0.5]), [0]);
+    }
+
+    #[test]
+    fn slots_come_every_period_from_the_first() {
+        let first = tokio::time::Instant::now();
+        let s = Slots {
+            first,
+            period: Duration::from_micros(1000),
+        };
+        let us = Duration::from_micros;
+        assert_eq!(s.next(first - us(300)), first);
+        assert_eq!(s.next(first), first);
+        assert_eq!(s.next(first + us(1)), first + us(1000));
+        assert_eq!(s.next(first + us(1000)), first + us(1000));
+        assert_eq!(s.next(first + us(2500)), first + us(3000));
+    }
+
+    #[test]
+    fn stagger_only_where_there_is_a_delay_and_no_bulk_transfer() {
+        let ms = Duration::from_millis(1);
+        assert_eq!(
+            Schedule::for_point(ms, ReplySize::Small),
+            Schedule::Staggered { period: ms }
+        );
+        assert_eq!(
+            Schedule::for_point(ms, ReplySize::Large),
+            Schedule::Staggered { period: ms }
+        );
+        assert_eq!(Schedule::for_point(ms, ReplySize::Huge), Schedule::InTurn);
+        assert_eq!(
+            Schedule::for_point(Duration::ZERO, ReplySize::Small),
+            Schedule::InTurn
+        );
+    }
 }
