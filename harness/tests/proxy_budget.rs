@@ -42,22 +42,6 @@ const PER_CLIENT: usize = 1 << 20;
 /// The proxy's largest read in a toxic's path.
 const READ: usize = 64 << 10;
 
-/// Raises the open-file limit to its hard maximum (each stuck connection takes 2 fds here and
-/// 2 in the proxy, which inherits the limit).
-fn raise_fd_limit() {
-    // SAFETY: getrlimit/setrlimit on a valid, initialised struct.
-    unsafe {
-        let mut r = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) == 0 && r.rlim_cur < r.rlim_max {
-            r.rlim_cur = r.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &r);
-        }
-    }
-}
-
 /// `VmRSS` of process `pid`, in bytes.
 fn rss(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -205,7 +189,7 @@ fn rss_meter(pid: u32, stop: Arc<AtomicBool>) -> (Arc<AtomicU64>, std::thread::J
 /// arguments) toward an upstream that never reads; then a fresh connection is echoed through
 /// it. Returns the proxy's resident growth.
 async fn stuck_process(stuck: usize, toxics: &[&str], extra: &[&str]) -> u64 {
-    raise_fd_limit();
+    proxy_util::raise_fd_limit();
     let park = Arc::new(AtomicBool::new(true));
     let (upstream, parked) = parking_upstream(park.clone()).await;
     let listen = free_addr();

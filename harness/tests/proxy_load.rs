@@ -19,25 +19,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use proxy_util::{random_bytes, start, within};
 
-/// Raises the open-file limit to its hard maximum (each proxied connection takes 4 fds here).
-fn raise_fd_limit() {
-    // SAFETY: getrlimit/setrlimit on a valid, initialised struct.
-    unsafe {
-        let mut r = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) == 0 && r.rlim_cur < r.rlim_max {
-            r.rlim_cur = r.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &r);
-        }
-    }
-}
-
 /// `conns` connections at once, each pushing `size` bytes up through toxics to a sink that
 /// answers with the byte count and a checksum of what it got.
 async fn many(conns: usize, size: usize) {
-    raise_fd_limit();
+    proxy_util::raise_fd_limit();
     let l = stickler::proxy::bind("127.0.0.1:0".parse().unwrap()).unwrap();
     let sink = l.local_addr().unwrap();
     tokio::spawn(async move {

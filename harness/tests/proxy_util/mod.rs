@@ -125,3 +125,18 @@ pub async fn echo_through(addr: SocketAddr, data: &[u8]) -> Vec<u8> {
     writer.await.unwrap();
     back
 }
+
+/// Raises the open-file limit to its hard maximum (each proxied connection takes 4 fds here).
+pub fn raise_fd_limit() {
+    // SAFETY: getrlimit/setrlimit on a valid, initialised struct.
+    unsafe {
+        let mut r = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) == 0 && r.rlim_cur < r.rlim_max {
+            r.rlim_cur = r.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &r);
+        }
+    }
+}
