@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use common::LIMIT;
 use stickler::check::external::{ClientOutput, ExternalClient};
+use stickler::check::minimise::REPLAY_MIN_GAP;
 use stickler::check::session::client::check_client;
 use stickler::check::session::{check_server, SessionConfig, SessionProfile, SetupError};
 use stickler::check::verdict::Verdict;
@@ -46,6 +47,13 @@ fn echo_session(n: usize, framed_requests: bool) -> Vec<Connection> {
         incomplete: None,
     }]
 }
+
+/// The pause between the two parts of a cut message in the tests that count cuts. A reader
+/// sees a cut only if it reads the first part before the rest arrives; the check's default
+/// pause (10 ms) is shorter than a busy machine may keep a reader (a Python client, a server
+/// task) off the CPU, and a reader that comes late gets the message whole. These tests count
+/// every cut, so they leave a replay's pause instead.
+const CUT_GAP: std::time::Duration = REPLAY_MIN_GAP;
 
 fn profiles(names: &[&str]) -> Vec<SessionProfile> {
     names
@@ -92,6 +100,7 @@ async fn one_read_per_request_is_caught_by_every_cut_of_the_request() {
     let server = common::serve(ServerConfig::new(Framing::Struct, Service::Cmd)).await;
     let cfg = SessionConfig {
         profiles: profiles(&["none", "cut-up", "cut-down"]),
+        cut_gap: CUT_GAP,
         ..SessionConfig::default()
     };
     let report = check_server(server.addr(), &echo_session(3, false), &[], &cfg)
@@ -178,6 +187,7 @@ fn struct_client_command(script: &str, n: usize) -> ExternalClient {
 async fn a_client_that_reads_its_header_with_one_recv_is_caught_by_cut_down() {
     let cfg = SessionConfig {
         profiles: profiles(&["none", "split-up", "cut-up", "cut-down"]),
+        cut_gap: CUT_GAP,
         ..SessionConfig::default()
     };
     let session = echo_session(3, false);

@@ -2,6 +2,14 @@
 //! shrink it — the shortest prefix of pieces that still fails, then the fewest split points
 //! within it — keeping only changes after which the same verdict comes back. The result is a
 //! case file that `stickler replay FILE` re-runs.
+//!
+//! Every replay is [`paced`]: a schedule states where pieces end, and a receiver sees such a
+//! boundary only if it reads the piece before it on its own. The gaps a split toxic leaves
+//! (a few milliseconds) are shorter than a busy machine may keep a reader off the CPU; a reader
+//! that comes late takes two pieces in one read and the replay tests another cut. So replays
+//! stretch the gaps between scheduled pieces to [`REPLAY_MIN_GAP`]: the same boundaries, in the
+//! same order, with room for the receiver to read each piece alone. Shrinking replays the same
+//! way, so a case file keeps only boundaries whose failure comes back when they are paced.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -39,8 +47,9 @@ pub struct CaseFile {
     /// Pieces the failing connection was written in, before and after minimising.
     pub pieces_before: usize,
     pub pieces_after: usize,
-    /// The piece boundaries to replay (connection 0 of a fresh proxy). A direction listed with no
-    /// pieces passes bytes through untouched; the profile's shaping toxics never apply in replay.
+    /// The piece boundaries to replay (connection 0 of a fresh proxy), with the gaps recorded; a
+    /// replay paces them ([`paced`]). A direction listed with no pieces passes bytes through
+    /// untouched; the profile's shaping toxics never apply in replay.
     pub schedule: PieceSchedule,
     /// The server it failed against, when not a built-in one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -137,8 +146,31 @@ impl Default for Budget {
     }
 }
 
-/// Replays `schedule` on one fresh connection of `case`'s workload; the first verdict that is
-/// not ok, if any.
+/// The least pause a replay leaves between two scheduled pieces of a direction (see the module
+/// documentation). Longer recorded gaps are kept.
+pub const REPLAY_MIN_GAP: Duration = Duration::from_millis(50);
+
+/// Pieces of a direction a replay paces at most: a long schedule (a large reply split into
+/// thousands of pieces) keeps its recorded gaps after these rather than taking minutes. A
+/// minimised schedule has far fewer.
+pub const REPLAY_PACED_PIECES: usize = 64;
+
+/// `schedule` as every replay plays it: each piece after a direction's first waits at least
+/// [`REPLAY_MIN_GAP`] after the one before (up to [`REPLAY_PACED_PIECES`] pieces). Boundaries
+/// are unchanged, and bytes past the schedule still follow its last piece as they come.
+pub fn paced(schedule: &PieceSchedule) -> PieceSchedule {
+    let min = REPLAY_MIN_GAP.as_micros() as u64;
+    let mut paced = schedule.clone();
+    for stream in &mut paced.streams {
+        for piece in stream.pieces.iter_mut().take(REPLAY_PACED_PIECES).skip(1) {
+            piece.gap_us = piece.gap_us.max(min);
+        }
+    }
+    paced
+}
+
+/// Replays `schedule` ([`paced`]) on one fresh connection of `case`'s workload; the first
+/// verdict that is not ok, if any.
 pub async fn replay_once(
     case: &CaseId,
     upstream: SocketAddr,
@@ -147,7 +179,7 @@ pub async fn replay_once(
     schedule: &PieceSchedule,
 ) -> std::io::Result<(Option<Verdict>, Vec<ExchangeOutcome>)> {
     let mut player = Tutorial::for_case(case, cfg, case_seed)?;
-    let judged = replay(upstream, case_seed, schedule, &mut player).await?;
+    let judged = replay(upstream, case_seed, &paced(schedule), &mut player).await?;
     Ok((judged.failed(), player.last))
 }
 
@@ -185,14 +217,15 @@ impl<R: Reproduce> Search<R> {
             return None;
         }
         self.attempts += 1;
-        Some(self.replay.fails(s).await)
+        Some(self.replay.fails(&paced(s)).await)
     }
 }
 
 /// Shrinks the schedule of connection 0 while `replay` still brings the failure back: the
 /// shortest prefix of pieces per direction, then the fewest split points within it (bytes past
 /// the schedule pass as they come). Kept only when it fails on three more replays; else (or
-/// when `original` does not fail at all) `original` comes back.
+/// when `original` does not fail at all) `original` comes back. `replay` is handed every
+/// schedule [`paced`]; the schedule returned keeps the recorded gaps.
 pub async fn shrink(
     original: &PieceSchedule,
     budget: Budget,
@@ -243,7 +276,7 @@ pub async fn shrink(
         best = with_pieces(&best, dir, kept);
     }
     for _ in 0..3 {
-        if !search.replay.fails(&best).await {
+        if !search.replay.fails(&paced(&best)).await {
             return original.clone();
         }
     }
@@ -299,5 +332,58 @@ pub async fn minimise(
         header: (cfg.header != HeaderKind::Struct).then_some(cfg.header),
         token: (cfg.token != crate::codec::ready::DEFAULT_TOKEN)
             .then(|| String::from_utf8_lossy(&cfg.token).into_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schedule(gaps: &[u64]) -> PieceSchedule {
+        let mut s = PieceSchedule::default();
+        let pieces = gaps
+            .iter()
+            .map(|&gap_us| SchedPiece { len: 3, gap_us })
+            .collect();
+        s.set(0, Direction::Up, pieces);
+        s.set(0, Direction::Down, Vec::new());
+        s
+    }
+
+    fn gaps(s: &PieceSchedule) -> Vec<u64> {
+        s.pieces(0, Direction::Up)
+            .unwrap()
+            .iter()
+            .map(|p| p.gap_us)
+            .collect()
+    }
+
+    #[test]
+    fn a_replay_stretches_short_gaps_and_keeps_the_boundaries() {
+        let min = REPLAY_MIN_GAP.as_micros() as u64;
+        let s = schedule(&[700, 1_500, 2 * min, 0]);
+        let p = paced(&s);
+        // The first piece goes when its bytes are there; every later one waits at least the
+        // least gap, a longer recorded one stays.
+        assert_eq!(gaps(&p), [700, min, 2 * min, min]);
+        assert_eq!(
+            p.pieces(0, Direction::Up)
+                .unwrap()
+                .iter()
+                .map(|p| p.len)
+                .collect::<Vec<_>>(),
+            [3, 3, 3, 3]
+        );
+        assert_eq!(p.pieces(0, Direction::Down), Some(&[][..]));
+        assert_eq!(p.piece_count(), s.piece_count());
+    }
+
+    #[test]
+    fn a_long_schedule_is_paced_only_at_its_start() {
+        let s = schedule(&vec![1_000; REPLAY_PACED_PIECES + 10]);
+        let g = gaps(&paced(&s));
+        let min = REPLAY_MIN_GAP.as_micros() as u64;
+        assert!(g[1..REPLAY_PACED_PIECES].iter().all(|&x| x == min));
+        assert!(g[REPLAY_PACED_PIECES..].iter().all(|&x| x == 1_000));
     }
 }

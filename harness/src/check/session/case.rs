@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::super::engine::{replay, Judged, Replay};
 use super::super::minimise::{
-    describe_shrink, read_case_file, schedule_of, shrink, write_case_file, Budget,
+    describe_shrink, paced, read_case_file, schedule_of, shrink, write_case_file, Budget,
 };
 use super::super::verdict::Verdict;
 use super::{turn_index, Reference, ServerPlayer, SessionFailure};
@@ -253,7 +253,7 @@ pub async fn minimise(
     }
 }
 
-/// Replays a loaded case against `target`: the judged run.
+/// Replays a loaded case against `target`, its schedule [`paced`]: the judged run.
 pub async fn replay_case(
     loaded: &LoadedCase,
     target: SocketAddr,
@@ -265,5 +265,11 @@ pub async fn replay_case(
         idle: std::time::Duration::from_millis(loaded.case.idle_ms.max(1)),
         framing: loaded.framing.as_ref(),
     };
-    replay(target, loaded.case.seed, &loaded.case.schedule, &mut player).await
+    replay(
+        target,
+        loaded.case.seed,
+        &paced(&loaded.case.schedule),
+        &mut player,
+    )
+    .await
 }

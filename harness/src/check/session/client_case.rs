@@ -15,7 +15,9 @@ use serde::{Deserialize, Serialize};
 
 use super::super::engine::{replay, Judged, Replay};
 use super::super::external::{ClientOutput, ExternalClient};
-use super::super::minimise::{describe_shrink, read_case_file, shrink, write_case_file, Budget};
+use super::super::minimise::{
+    describe_shrink, paced, read_case_file, shrink, write_case_file, Budget,
+};
 use super::super::verdict::Verdict;
 use super::client::{reference, ClientPlayer, ClientReference, RecordedServer};
 use super::{SessionConfig, SessionFailure, SetupError};
@@ -167,7 +169,7 @@ pub(super) async fn minimise(
 }
 
 /// Replays a loaded client case: the recorded server, the client's two clean runs, then the
-/// schedule; the judged run.
+/// schedule, [`paced`]; the judged run.
 pub async fn replay_client_case(
     case: &ClientCase,
     session: &Session,
@@ -191,7 +193,7 @@ pub async fn replay_client_case(
         reference: &reference,
         idle,
     };
-    Ok(replay(server.addr, case.seed, &case.schedule, &mut player).await?)
+    Ok(replay(server.addr, case.seed, &paced(&case.schedule), &mut player).await?)
 }
 
 #[cfg(test)]
