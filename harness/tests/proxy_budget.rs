@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use stickler::proxy::builder::ChaosProxy;
-use stickler::proxy::pipeline::{PIECE_SLOT, QUEUE_FLOOR};
+use stickler::proxy::pipeline::{PIECE_SLOT, QUEUE_CAP, QUEUE_FLOOR};
 use stickler::proxy::{ProxyConfig, ProxyHandle, ToxicSpec};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -454,6 +454,39 @@ async fn fast_path_reads_in_flight_are_held_in_the_budget() {
     for c in &clients {
         c.abort();
     }
+}
+
+/// A direction holds what a latency toxic delays up to its queue cap, then stops reading: 1 MiB
+/// by default, more when the proxy is given a larger [`ProxyConfig::queue_cap`] (the latency
+/// sweep's proxies, timing exchanges of replies as large as the default cap).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_direction_holds_up_to_its_queue_cap() {
+    const SENT: usize = 8 << 20;
+    let park = Arc::new(AtomicBool::new(true));
+    let (upstream, _) = parking_upstream(park).await;
+    let mut held = Vec::new();
+    for cap in [None, Some(6 << 20)] {
+        let mut config = ProxyConfig::new(upstream);
+        config.toxics = specs(&["up:latency=3600s"]);
+        if let Some(cap) = cap {
+            config.queue_cap = cap;
+        }
+        let h = start_with(config).await;
+        let written = Arc::new(AtomicU64::new(0));
+        let clients = stuck_clients(h.local_addr(), 1, SENT, written).await;
+        let q = settled_queue(&h).await;
+        let cap = cap.unwrap_or(QUEUE_CAP);
+        eprintln!("queue cap {} KiB: {} KiB held", cap >> 10, q >> 10);
+        // Full to the cap, and past it by one read and what its pieces' slots cost at most.
+        assert!(q >= cap, "{q} bytes held, under the cap of {cap}");
+        assert!(q <= cap + 2 * READ, "{q} bytes held, past the cap of {cap}");
+        held.push(q);
+        h.shutdown().await;
+        for c in &clients {
+            c.abort();
+        }
+    }
+    assert!(held[1] > 4 * held[0], "held {held:?}");
 }
 
 /// With no budget at all every direction lives on its floor: slower, never stuck.

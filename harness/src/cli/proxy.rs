@@ -50,6 +50,11 @@ pub struct ProxyArgs {
     /// writes free room. With --api: each proxy's own.
     #[arg(long, value_name = "BYTES", default_value = "64m", value_parser = parse_usize)]
     max_queued: usize,
+    /// What one direction of one connection may hold read but not yet written before it stops
+    /// reading. A latency toxic of d moves at most this much per d: a message larger than it
+    /// comes out one d later. Not with --api alone.
+    #[arg(long, value_name = "BYTES", default_value = "1m", value_parser = parse_usize)]
+    queue_cap: usize,
     /// Show a recording made with --record-bytes, piece by piece with the frames each carries
     /// under --framing, then exit.
     #[arg(long, value_name = "FILE", requires = "framing")]
@@ -100,6 +105,7 @@ async fn serve(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         config.nodelay = !args.no_nodelay;
         config.fast_mode = args.fast_path;
         config.max_queued = args.max_queued;
+        config.queue_cap = args.queue_cap;
         if let Some(path) = &args.record {
             config.record = Some(
                 RecordSink::file(path, args.record_bytes)

@@ -124,10 +124,13 @@ pub fn ping_off_target(point: &Point) -> Option<bool> {
     Some(excess.abs() > TOLERANCE * expected)
 }
 
+/// Replies from this size on have their transfer compared with d = 0 in [`explain`].
+const LARGE_REPLY: usize = 64 << 10;
+
 /// Why a point's measured cost is off the theory, from what else was measured there: how much
 /// more than 2d + the direct RTT the ping lane's round trip took, the spread over batches, and
-/// for replies over the proxy's queue what `undelayed` (the same size at d = 0, when swept)
-/// says the transfer costs.
+/// for large replies what `undelayed` (the same size at d = 0, when swept) says the transfer
+/// costs.
 pub fn explain(point: &Point, undelayed: Option<&Point>) -> Option<String> {
     let cost = point.cost.as_ref()?;
     if !cost.off_target && !cost.path_off_target {
@@ -170,18 +173,9 @@ pub fn explain(point: &Point, undelayed: Option<&Point>) -> Option<String> {
             text.push_str(" (a noisy run: the spread is wider than the target band)");
         }
     }
-    let cap = crate::proxy::pipeline::QUEUE_CAP;
-    if point.reply_bytes + 64 >= cap {
-        text.push_str(&format!(
-            ". The reply is as large as the proxy's per-direction queue ({cap} bytes held at \
-             most, {} more counted per piece): once full, the proxy stops reading until its \
-             first pieces leave, d later, so the end of every lane's 1 MiB reply comes one more \
-             d later, ready's and struct's alike, unless it hides behind the transfer of what \
-             came before it",
-            crate::proxy::pipeline::PIECE_OVERHEAD
-        ));
-        // How many d each lane took over its own p50 at d = 0: 2 and 4 in theory, 3 and 5 with
-        // the end of the reply one d late.
+    // A large reply's transfer takes time of its own, which a small d may hide in part: how
+    // many d each lane took over its own p50 at d = 0 (2 and 4 in theory) says whether it did.
+    if point.reply_bytes >= LARGE_REPLY {
         let extra = |name: &str| -> Option<(f64, u64)> {
             let at_d = point.lane(name).filter(|l| l.exchanges > 0)?;
             let at_0 = undelayed?.lane(name).filter(|l| l.exchanges > 0)?;
@@ -191,8 +185,8 @@ pub fn explain(point: &Point, undelayed: Option<&Point>) -> Option<String> {
         if let (Some((r, _)), Some((s, s0))) = (extra("ready"), extra("struct")) {
             text.push_str(&format!(
                 ". Over their p50 at d = 0, ready took {r:.2} d more here and struct {s:.2} d \
-                 (4 and 2 in theory, 5 and 3 with that late end; struct's exchange at d = 0 is \
-                 {s0} µs of transfer and work, against the 2d = {} µs measured here)",
+                 (4 and 2 in theory; struct's exchange at d = 0 is {s0} µs of transfer and \
+                 work, against the 2d = {} µs measured here)",
                 cost.nominal_rtt_us
             ));
         }

@@ -88,10 +88,20 @@ pub fn delay_toxic(delay: Duration) -> Option<ToxicSpec> {
     )
 }
 
+/// The per-direction queue of the sweep's proxies for replies of `reply_bytes`
+/// ([`ProxyConfig::queue_cap`]): room for the whole reply twice over, and never less than the
+/// proxy's default. A direction holds what it read for `d` before writing it; with a queue
+/// smaller than a reply, the proxy stops reading until the reply's first pieces leave, and the
+/// end of the reply comes one more `d` late — a cost of the proxy, not of the framing.
+pub fn queue_cap_for(reply_bytes: usize) -> usize {
+    crate::proxy::pipeline::QUEUE_CAP.max(reply_bytes.saturating_mul(2))
+}
+
 async fn start_proxy(
     upstream: SocketAddr,
     delay: Duration,
     nodelay: bool,
+    reply_bytes: usize,
 ) -> Result<ProxyHandle, LatencyError> {
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
@@ -99,6 +109,7 @@ async fn start_proxy(
     let mut config = ProxyConfig::new(upstream);
     config.toxics.extend(delay_toxic(delay));
     config.nodelay = nodelay;
+    config.queue_cap = queue_cap_for(reply_bytes);
     Ok(Proxy::start(listener, config))
 }
 
@@ -442,7 +453,7 @@ pub async fn measure_point(
         }
         let proxy = match lane {
             Lane::Direct => None,
-            _ => Some(start_proxy(upstream, delay, config.nodelay).await?),
+            _ => Some(start_proxy(upstream, delay, config.nodelay, expected.len()).await?),
         };
         runs.push(LaneRun {
             lane,

@@ -226,6 +226,22 @@ impl ChaosProxyBuilder {
         self
     }
 
+    /// What one direction of one connection may hold before it stops reading
+    /// ([`ProxyConfig::queue_cap`], 1 MiB by default). Under a latency toxic of `d` a direction
+    /// moves at most this much per `d`: raise it to time exchanges of messages larger than it.
+    ///
+    /// ```
+    /// # use stickler::proxy::builder::ChaosProxy;
+    /// let b = ChaosProxy::builder("127.0.0.1:9000".parse().unwrap())
+    ///     .toxic("both:latency=5ms")
+    ///     .unwrap()
+    ///     .queue_cap(4 << 20);
+    /// ```
+    pub fn queue_cap(mut self, bytes: usize) -> Self {
+        self.config.queue_cap = bytes;
+        self
+    }
+
     /// The whole [`ProxyConfig`] for what the builder does not set (TCP_NODELAY, fast-path
     /// mode, a recording to a JSON-lines file); the upstream stays the builder's, and
     /// [`record`](Self::record) wins over the config's recording.

@@ -82,7 +82,7 @@ pub const DEFAULT_MAX_QUEUED: usize = 64 << 20;
 
 /// What a proxy does. [`ProxyConfig::new`] gives: no toxic, seed 0, no recording, no replay,
 /// TCP_NODELAY on (split pieces must leave as separate segments), copying fast path, a budget
-/// of [`DEFAULT_MAX_QUEUED`] bytes.
+/// of [`DEFAULT_MAX_QUEUED`] bytes, [`pipeline::QUEUE_CAP`] per direction.
 #[derive(Debug, Clone)]
 pub struct ProxyConfig {
     pub upstream: SocketAddr,
@@ -95,6 +95,11 @@ pub struct ProxyConfig {
     /// The budget of bytes held read but not yet written, across all connections and both
     /// directions (see [Memory](self#memory)).
     pub max_queued: usize,
+    /// What one direction of one connection may hold read but not yet written before it stops
+    /// reading ([`pipeline::QUEUE_CAP`], 1 MiB, by default). A latency toxic of `d` moves at
+    /// most this much per `d`: a message larger than the cap takes one more `d` to come out, so
+    /// raise it to measure exchanges of larger messages under latency.
+    pub queue_cap: usize,
 }
 
 impl ProxyConfig {
@@ -108,6 +113,7 @@ impl ProxyConfig {
             nodelay: true,
             fast_mode: FastMode::Copy,
             max_queued: DEFAULT_MAX_QUEUED,
+            queue_cap: pipeline::QUEUE_CAP,
         }
     }
 }
@@ -156,6 +162,7 @@ impl Proxy {
             replay: config.replay,
             nodelay: config.nodelay,
             fast_mode: config.fast_mode,
+            queue_cap: config.queue_cap,
             start: Instant::now(),
             bytes: [AtomicU64::new(0), AtomicU64::new(0)],
             received: [AtomicU64::new(0), AtomicU64::new(0)],

@@ -6,7 +6,8 @@
 //! the pipeline is rebuilt in place: nothing waits on a lock or a channel that a toxic owns, so a
 //! change never stalls the stream.
 //!
-//! What a direction holds is bounded twice: by its own [`QUEUE_CAP`], and in the proxy by the
+//! What a direction holds is bounded twice: by its own cap ([`QUEUE_CAP`] unless the proxy sets
+//! [`ProxyConfig::queue_cap`](super::ProxyConfig::queue_cap)), and in the proxy by the
 //! proxy-wide budget ([`ProxyConfig::max_queued`](super::ProxyConfig::max_queued)): a read is
 //! reserved in the budget before it is made, and a direction that finds the budget spent stops
 //! reading (while still writing what it holds, which frees room) until room is freed, unless it
@@ -35,7 +36,8 @@ use crate::chaos::timer::sleep_until_some;
 use crate::chaos::Direction;
 use crate::codec::hex;
 
-/// What a direction may hold read but not yet written, before it stops reading: bytes plus
+/// What a direction may hold read but not yet written, before it stops reading, unless the proxy
+/// says otherwise ([`ProxyConfig::queue_cap`](super::ProxyConfig::queue_cap)): bytes plus
 /// [`PIECE_OVERHEAD`] per piece, so a split into 1-byte pieces stays bounded too. With one read
 /// on top, a direction's queue stays under about 5 MiB whatever the toxics.
 pub const QUEUE_CAP: usize = 1 << 20;
@@ -166,7 +168,9 @@ pub(crate) struct Lane {
     replay: Option<Replay>,
     pipeline: Pipeline,
     queue: VecDeque<Piece>,
-    /// What the queue holds, as [`QUEUE_CAP`] counts it.
+    /// What the queue may hold before the direction stops reading ([`QUEUE_CAP`] by default).
+    cap: usize,
+    /// What the queue holds, as the cap counts it.
     queued: usize,
     /// The queued pieces' bytes alone.
     queued_data: usize,
@@ -211,6 +215,7 @@ impl Lane {
             replay: replay.map(|p| Replay::new(p, DEFAULT_HOLD_MAX)),
             pipeline: Pipeline::default(),
             queue: VecDeque::new(),
+            cap: QUEUE_CAP,
             queued: 0,
             queued_data: 0,
             in_toxics: 0,
@@ -218,6 +223,13 @@ impl Lane {
             offset: 0,
             last_write: None,
         }
+    }
+
+    /// The same lane holding at most `cap` (counted as [`QUEUE_CAP`] is) before it stops
+    /// reading; at least one byte.
+    pub(crate) fn with_cap(mut self, cap: usize) -> Lane {
+        self.cap = cap.max(1);
+        self
     }
 
     /// Builds the pipeline from the current toxic list. A toxic of toxicity 0 leaves no trace:
@@ -301,7 +313,7 @@ impl Lane {
         QUEUE_FLOOR.saturating_sub(self.charge()) / (1 + 2 * PIECE_SLOT)
     }
 
-    /// Whether the direction may read now: room under [`QUEUE_CAP`], and room in the budget or
+    /// Whether the direction may read now: room under its cap, and room in the budget or
     /// under [`QUEUE_FLOOR`].
     pub(crate) fn may_read(&self) -> bool {
         self.has_room()
@@ -415,14 +427,14 @@ impl Lane {
         self.queue.is_empty()
     }
 
-    /// Whether there is room to read more (what is queued is under [`QUEUE_CAP`]).
+    /// Whether there is room to read more (what is queued is under the cap).
     pub(crate) fn has_room(&self) -> bool {
-        self.queued < QUEUE_CAP
+        self.queued < self.cap
     }
 
-    /// How much one read may take now: the room left under [`QUEUE_CAP`], at most one read.
+    /// How much one read may take now: the room left under the cap, at most one read.
     pub(crate) fn read_size(&self) -> usize {
-        QUEUE_CAP.saturating_sub(self.queued).clamp(1, READ_SIZE)
+        self.cap.saturating_sub(self.queued).clamp(1, READ_SIZE)
     }
 
     pub(crate) fn close_delay(&self) -> Duration {
@@ -639,7 +651,8 @@ pub(crate) async fn pump(
             dir,
             replay,
             Some(shared.budget.clone()),
-        ),
+        )
+        .with_cap(shared.queue_cap),
     };
     let specs = watch.borrow_and_update().clone();
     d.lane.rebuild(&specs, Instant::now());

@@ -25,6 +25,8 @@ pub(crate) struct Shared {
     pub replay: Option<PieceSchedule>,
     pub nodelay: bool,
     pub fast_mode: FastMode,
+    /// What one direction may hold before it stops reading ([`super::ProxyConfig::queue_cap`]).
+    pub queue_cap: usize,
     pub start: Instant,
     /// Bytes written, per direction (up, down).
     pub bytes: [AtomicU64; 2],
