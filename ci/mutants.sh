@@ -12,9 +12,9 @@
 #
 # Each mutant is tested by the unit tests of these modules. So that a mutant does not rebuild
 # the whole harness, the script copies the areas' sources, with the few modules they use
-# (units.rs, chaos/direction.rs, chaos/grammar.rs, proxy::record's SchedPiece), into a scratch
-# crate and mutates that: about 3 s of build per mutant instead of about 20. MUTANTS_FULL=1
-# mutates the workspace itself instead (same mutants, the harness's lib unit tests; slower).
+# (units.rs, chaos/direction.rs, chaos/grammar.rs), into a scratch crate and mutates that:
+# about 3 s of build per mutant instead of about 20. MUTANTS_FULL=1 mutates the workspace
+# itself instead (same mutants, the harness's lib unit tests; slower).
 #
 # How long: 754 mutants (554 codec, 45 verdict, 155 toxics). Measured on 2 cores shared with
 # other builds (load 15-20): 638 of them in 41 min with -j 2, 109 in 18 min alongside; the 155
@@ -65,13 +65,6 @@ else
     cp harness/src/units.rs "$dir/src/"
     cp harness/src/chaos/direction.rs harness/src/chaos/grammar.rs "$dir/src/chaos/"
     cp harness/src/check/verdict.rs "$dir/src/check/"
-    # proxy::record: the toxics use only SchedPiece (its doc comment, struct and impl).
-    awk '/^\/\/\/ One piece to write/ { p = 1 } p { print } p && /^}$/ { n++ } n == 2 { exit }' \
-        harness/src/proxy/record.rs >"$dir/src/proxy/record.rs"
-    grep -q 'pub struct SchedPiece' "$dir/src/proxy/record.rs" || {
-        echo "ci/mutants.sh: SchedPiece not found in harness/src/proxy/record.rs" >&2
-        exit 2
-    }
     cat >"$dir/src/lib.rs" <<'RS'
 //! The codecs, the verdict classifier and the toxics alone, for mutation testing.
 #![allow(dead_code)]
@@ -86,7 +79,6 @@ pub mod check {
     pub mod verdict;
 }
 pub mod proxy {
-    pub mod record;
     pub mod toxic;
 }
 RS

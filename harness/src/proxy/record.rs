@@ -20,9 +20,10 @@ use std::io;
 use std::path::Path;
 
 use crate::chaos::Direction;
-
 #[cfg(test)]
 use crate::codec::hex;
+/// One piece of a schedule (defined with the replay stage that plays it).
+pub use crate::proxy::toxic::replay::SchedPiece;
 
 /// One piece the proxy wrote.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -84,21 +85,6 @@ pub enum RecordError {
     BadSchedule(String),
     #[error(transparent)]
     Io(#[from] io::Error),
-}
-
-/// One piece to write: its length, and the least time since the previous piece.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct SchedPiece {
-    pub len: usize,
-    #[serde(default)]
-    pub gap_us: u64,
-}
-
-impl SchedPiece {
-    /// A piece of `len` bytes with no gap.
-    pub fn len(len: usize) -> SchedPiece {
-        SchedPiece { len, gap_us: 0 }
-    }
 }
 
 /// The piece boundaries of one connection and direction.

@@ -13,7 +13,21 @@ use rand_chacha::ChaCha20Rng;
 use tokio::time::Instant;
 
 use super::{Piece, Toxic, ToxicOutput};
-use crate::proxy::record::SchedPiece;
+
+/// One piece to write: its length, and the least time since the previous piece.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SchedPiece {
+    pub len: usize,
+    #[serde(default)]
+    pub gap_us: u64,
+}
+
+impl SchedPiece {
+    /// A piece of `len` bytes with no gap.
+    pub fn len(len: usize) -> SchedPiece {
+        SchedPiece { len, gap_us: 0 }
+    }
+}
 
 /// How long a scheduled piece waits for its bytes before it is written short.
 pub const DEFAULT_HOLD_MAX: Duration = Duration::from_secs(1);
