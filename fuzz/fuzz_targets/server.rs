@@ -18,7 +18,8 @@
 //! paused, built once per process): idle timeouts fire at once when nothing else can run, and a
 //! server still running `HANG_AFTER` of virtual time after the client started is a hang, which
 //! panics. Uploads are stored in one temporary directory per process (under /dev/shm when it
-//! exists), emptied after each input and removed at exit.
+//! exists), emptied after each input and removed at exit; a process that crashed leaves its
+//! directory, which the next run removes.
 //!
 //! Seeds: `fuzz/corpus/server/`, written by `python3 fuzz/server_seeds.py` (a valid exchange per
 //! server, pipelined and split ones, and a few malformed ones).
@@ -85,14 +86,12 @@ fn fixture() -> &'static Fixture {
         } else {
             std::env::temp_dir()
         };
+        remove_left_behind(&base);
+        let prefix = format!("{STORAGE_PREFIX}{}-", std::process::id());
         let storage = tempfile::Builder::new()
-            .prefix("stickler-fuzz-server-")
+            .prefix(&prefix)
             .tempdir_in(&base)
-            .or_else(|_| {
-                tempfile::Builder::new()
-                    .prefix("stickler-fuzz-server-")
-                    .tempdir()
-            })
+            .or_else(|_| tempfile::Builder::new().prefix(&prefix).tempdir())
             .expect("a temporary upload directory")
             .keep();
         remove_at_exit(&storage);
@@ -123,6 +122,31 @@ fn config(name: &str, service: Service) -> ServerConfig {
             spec: Some(spec.parse::<FrameSpec>().expect("a valid description")),
             ..ServerConfig::new(Framing::Framed, service)
         },
+    }
+}
+
+/// How the upload directories are named: this prefix, the process id, `-`, a random part.
+const STORAGE_PREFIX: &str = "stickler-fuzz-server-";
+
+/// Removes the upload directories in `base` of fuzzing processes that are gone: one that
+/// crashed, timed out or ran out of memory never reached its exit handler.
+fn remove_left_behind(base: &Path) {
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(STORAGE_PREFIX))
+            .and_then(|rest| rest.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
     }
 }
 
