@@ -474,8 +474,13 @@ async fn a_direction_holds_up_to_its_queue_cap() {
         let h = start_with(config).await;
         let written = Arc::new(AtomicU64::new(0));
         let clients = stuck_clients(h.local_addr(), 1, SENT, written).await;
-        let q = settled_queue(&h).await;
         let cap = cap.unwrap_or(QUEUE_CAP);
+        // Filled (however slowly a busy machine runs the proxy), then settled.
+        let t0 = Instant::now();
+        while h.queued_bytes() < cap && t0.elapsed() < Duration::from_secs(30) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let q = settled_queue(&h).await;
         eprintln!("queue cap {} KiB: {} KiB held", cap >> 10, q >> 10);
         // Full to the cap, and past it by one read and what its pieces' slots cost at most.
         assert!(q >= cap, "{q} bytes held, under the cap of {cap}");
