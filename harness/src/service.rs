@@ -21,8 +21,6 @@
 //! [`OUTPUT_LIMIT`] bytes (a huge `seq`, or many commands in one request), which is refused
 //! instead of allocated.
 
-use std::io::Write as _;
-
 /// Largest `cmd` reply served; a larger one is refused with one line (4 MiB, under the default
 /// frame limit).
 pub const OUTPUT_LIMIT: usize = 4 << 20;
