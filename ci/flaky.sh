@@ -100,14 +100,25 @@ for line in sys.stdin:
         m = json.loads(line)
     except ValueError:
         continue
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and "test" in m["target"]["kind"]:
+    if m.get("reason") != "compiler-artifact" or not m.get("executable"):
+        continue
+    if "test" in m["target"]["kind"]:
         print(m["target"]["name"], m["executable"])
+    elif "bin" in m["target"]["kind"] and m["target"]["name"] == "stickler":
+        print("=stickler", m["executable"])
 ' >"$LOGS/executables"
 declare -A bin
 while read -r name path; do
+  if [ "$name" = "=stickler" ]; then
+    # The command-line tests find the binary as cargo tells them.
+    cp "$path" "$LOGS/bin/stickler-cli"
+    export CARGO_BIN_EXE_stickler=$LOGS/bin/stickler-cli
+    continue
+  fi
   cp "$path" "$LOGS/bin/$name"
   bin[$name]=$LOGS/bin/$name
 done <"$LOGS/executables"
+[ -n "${CARGO_BIN_EXE_stickler:-}" ] || { echo "cargo did not report the stickler binary" >&2; exit 2; }
 for target in "${targets[@]}"; do
   [ -n "${bin[$target]:-}" ] || { echo "no test executable for $target" >&2; exit 2; }
 done
