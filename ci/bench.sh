@@ -6,6 +6,8 @@
 # (the benches behind it are run again once first: one preempted sample on a shared machine is
 # not a regression), never on an absolute figure.
 set -euo pipefail
+. "$(dirname "$0")/usage.sh"
+usage_if_asked "$@"
 
 cd "$(git rev-parse --show-toplevel 2>/dev/null || pwd)"
 criterion_dir="${CARGO_TARGET_DIR:-target}/criterion"

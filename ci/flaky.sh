@@ -24,6 +24,8 @@
 # run of every test is about three minutes; the Python-client cut test of session_check is more
 # than a third of it, the two matrices of conformance and the UDP matrix most of the rest).
 set -euo pipefail
+. "$(dirname "$0")/usage.sh"
+usage_if_asked "$@"
 cd "$(dirname "$0")/.."
 
 # TARGET::TEST, and why each one depends on timing.

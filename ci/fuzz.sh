@@ -11,6 +11,8 @@
 # 256), FUZZ_TIMEOUT (seconds one input may take, default 10), FUZZ_TARGETS (default
 # "decoder server").
 set -euo pipefail
+. "$(dirname "$0")/usage.sh"
+usage_if_asked "$@"
 
 cd "$(git rev-parse --show-toplevel 2>/dev/null || pwd)"
 [[ -d fuzz/corpus/decoder ]] || { echo "ci/fuzz.sh: run from the repository root" >&2; exit 2; }

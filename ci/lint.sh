@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Formatting and lints, warnings as errors, for the workspace and the fuzz crate.
 set -euo pipefail
+. "$(dirname "$0")/usage.sh"
+usage_if_asked "$@"
 cd "$(dirname "$0")/.."
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

@@ -2,6 +2,8 @@
 # The README's first command, as a newcomer runs it: the main job must pass (the measured matrix
 # equals harness/expected/builtin.txt, see docs/verdicts.md) and write the report.
 set -euo pipefail
+. "$(dirname "$0")/usage.sh"
+usage_if_asked "$@"
 cd "$(dirname "$0")/.."
 rm -rf report
 echo "== cargo run --release"

@@ -29,6 +29,8 @@
 # regressions}.rs and fuzz/ exercise it, so here it scores about 0%). Extra arguments go to
 # cargo mutants (e.g. `--iterate` to re-test only what was missed last time, `-F REGEX`).
 set -euo pipefail
+. "$(dirname "$0")/usage.sh"
+usage_if_asked "$@"
 
 cd "$(git rev-parse --show-toplevel 2>/dev/null || pwd)"
 [[ -d harness/src/codec ]] || { echo "ci/mutants.sh: run from the repository root" >&2; exit 2; }

@@ -3,6 +3,8 @@
 # (Debian packages), dnslib dnspython and redis-py (PyPI). Tests that use them skip when they are
 # missing, unless STICKLER_REQUIRE_SUBJECTS=1 (CI sets it), when a missing subject fails them.
 set -euo pipefail
+. "$(dirname "$0")/usage.sh"
+usage_if_asked "$@"
 cd "$(dirname "$0")/.."
 
 if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The README's test command: every unit, integration, property and interop test.
 set -euo pipefail
+. "$(dirname "$0")/usage.sh"
+usage_if_asked "$@"
 cd "$(dirname "$0")/.."
 command -v python3 >/dev/null || { echo "python3 is needed for the interop peers in fixtures/peers" >&2; exit 2; }
 echo "== cargo test --workspace"
