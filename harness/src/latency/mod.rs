@@ -159,6 +159,7 @@ pub async fn run_sweep(config: &LatencyConfig) -> Result<LatencyReport, LatencyE
         .name("stickler-latency".into())
         .spawn(move || {
             crate::chaos::timer::set_spin_ahead(config.spin_ahead);
+            run::keep_freed_memory();
             let rt = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
