@@ -156,14 +156,20 @@ pub const REPLAY_MIN_GAP: Duration = Duration::from_millis(50);
 pub const REPLAY_PACED_PIECES: usize = 64;
 
 /// `schedule` as every replay plays it: each piece after a direction's first waits at least
-/// [`REPLAY_MIN_GAP`] after the one before (up to [`REPLAY_PACED_PIECES`] pieces). Boundaries
-/// are unchanged, and bytes past the schedule still follow its last piece as they come.
+/// [`REPLAY_MIN_GAP`] after the one before (up to [`REPLAY_PACED_PIECES`] pieces), and so do
+/// the bytes past a schedule that short: the end of its last piece is a boundary too. Without
+/// that pause a schedule shrunk to `[1]` (a request cut after its first byte) let the rest
+/// follow at once, and a reader that came late read the request whole. Boundaries are
+/// unchanged; a direction listed with no pieces still passes its bytes as they come.
 pub fn paced(schedule: &PieceSchedule) -> PieceSchedule {
     let min = REPLAY_MIN_GAP.as_micros() as u64;
     let mut paced = schedule.clone();
     for stream in &mut paced.streams {
         for piece in stream.pieces.iter_mut().take(REPLAY_PACED_PIECES).skip(1) {
             piece.gap_us = piece.gap_us.max(min);
+        }
+        if !stream.pieces.is_empty() && stream.pieces.len() <= REPLAY_PACED_PIECES {
+            stream.rest_gap_us = stream.rest_gap_us.max(min);
         }
     }
     paced
@@ -223,7 +229,7 @@ impl<R: Reproduce> Search<R> {
 
 /// Shrinks the schedule of connection 0 while `replay` still brings the failure back: the
 /// shortest prefix of pieces per direction, then the fewest split points within it (bytes past
-/// the schedule pass as they come). Kept only when it fails on three more replays; else (or
+/// the schedule follow its last piece after a pause, see [`paced`]). Kept only when it fails on three more replays; else (or
 /// when `original` does not fail at all) `original` comes back. `replay` is handed every
 /// schedule [`paced`]; the schedule returned keeps the recorded gaps.
 pub async fn shrink(
@@ -376,6 +382,10 @@ mod tests {
         );
         assert_eq!(p.pieces(0, Direction::Down), Some(&[][..]));
         assert_eq!(p.piece_count(), s.piece_count());
+        // The bytes past the schedule wait too; a direction with no pieces passes as it came.
+        assert_eq!(p.stream(0, Direction::Up).unwrap().rest_gap_us, min);
+        assert_eq!(p.stream(0, Direction::Down).unwrap().rest_gap_us, 0);
+        assert_eq!(s.stream(0, Direction::Up).unwrap().rest_gap_us, 0);
     }
 
     #[test]
@@ -385,5 +395,6 @@ mod tests {
         let min = REPLAY_MIN_GAP.as_micros() as u64;
         assert!(g[1..REPLAY_PACED_PIECES].iter().all(|&x| x == min));
         assert!(g[REPLAY_PACED_PIECES..].iter().all(|&x| x == 1_000));
+        assert_eq!(paced(&s).stream(0, Direction::Up).unwrap().rest_gap_us, 0);
     }
 }

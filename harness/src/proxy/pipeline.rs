@@ -27,7 +27,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::fastpath::{self, Pipe, Stop};
-use super::record::{PieceEvent, RecordSink, SchedPiece};
+use super::record::{self, PieceEvent, RecordSink};
 use super::shared::{Budget, Conn, Share};
 use super::toxic::replay::{Replay, DEFAULT_HOLD_MAX};
 use super::toxic::{Piece, Teardown, Toxic, ToxicOutput, ToxicSpec};
@@ -204,7 +204,7 @@ impl Lane {
         seed: u64,
         conn: u64,
         dir: Direction,
-        replay: Option<&[SchedPiece]>,
+        replay: Option<&record::Stream>,
         budget: Option<Arc<Budget>>,
     ) -> Lane {
         Lane {
@@ -212,7 +212,8 @@ impl Lane {
             rng: lane_rng(seed, conn, dir as u64),
             roll_rng: lane_rng(seed, conn, 2 + dir as u64),
             rolls: HashMap::new(),
-            replay: replay.map(|p| Replay::new(p, DEFAULT_HOLD_MAX)),
+            replay: replay
+                .map(|s| Replay::new(&s.pieces, DEFAULT_HOLD_MAX).with_rest_gap(s.rest_gap_us)),
             pipeline: Pipeline::default(),
             queue: VecDeque::new(),
             cap: QUEUE_CAP,
@@ -639,7 +640,7 @@ pub(crate) async fn pump(
     let replay = shared
         .replay
         .as_ref()
-        .and_then(|s| s.pieces(conn.index, dir));
+        .and_then(|s| s.stream(conn.index, dir));
     let mut d = Dir {
         conn,
         dir,

@@ -93,6 +93,15 @@ pub struct Stream {
     pub conn: u64,
     pub dir: Direction,
     pub pieces: Vec<SchedPiece>,
+    /// The least time, in µs, between the last piece and the bytes past the schedule; 0 (the
+    /// default) lets them follow as they come. A replay that must keep the boundary after its
+    /// last piece sets it, as every case replay does ([`crate::check::minimise::paced`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rest_gap_us: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Piece boundaries (and gaps) per connection and direction, to replay.
@@ -120,6 +129,7 @@ impl PieceSchedule {
                 Stream {
                     conn,
                     dir,
+                    rest_gap_us: 0,
                     pieces: evs
                         .iter()
                         .map(|e| SchedPiece {
@@ -133,11 +143,13 @@ impl PieceSchedule {
         PieceSchedule { streams }
     }
 
+    /// The stream of one connection and direction, if the schedule lists it.
+    pub fn stream(&self, conn: u64, dir: Direction) -> Option<&Stream> {
+        self.streams.iter().find(|s| s.conn == conn && s.dir == dir)
+    }
+
     pub fn pieces(&self, conn: u64, dir: Direction) -> Option<&[SchedPiece]> {
-        self.streams
-            .iter()
-            .find(|s| s.conn == conn && s.dir == dir)
-            .map(|s| &s.pieces[..])
+        self.stream(conn, dir).map(|s| &s.pieces[..])
     }
 
     /// Sets (replaces) the pieces of one connection and direction.
@@ -148,7 +160,12 @@ impl PieceSchedule {
             .find(|s| s.conn == conn && s.dir == dir)
         {
             Some(s) => s.pieces = pieces,
-            None => self.streams.push(Stream { conn, dir, pieces }),
+            None => self.streams.push(Stream {
+                conn,
+                dir,
+                pieces,
+                rest_gap_us: 0,
+            }),
         }
     }
 

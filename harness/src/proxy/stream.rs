@@ -186,7 +186,7 @@ impl ChaosStreamBuilder {
     pub fn build<S>(self, inner: S) -> ChaosStream<S> {
         let now = Instant::now();
         let lane = |dir: Direction| {
-            let replay = self.replay.as_ref().and_then(|s| s.pieces(self.conn, dir));
+            let replay = self.replay.as_ref().and_then(|s| s.stream(self.conn, dir));
             let mut lane = Lane::new(self.seed, self.conn, dir, replay, None);
             lane.rebuild(&self.toxics, now);
             lane

@@ -35,6 +35,8 @@ pub const DEFAULT_HOLD_MAX: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 pub struct Replay {
     pieces: VecDeque<SchedPiece>,
+    /// The gap before the first bytes past the schedule (then 0: they follow as they come).
+    rest_gap_us: u64,
     held: BytesMut,
     held_at: Instant,
     hold_max: Duration,
@@ -44,10 +46,18 @@ impl Replay {
     pub fn new(pieces: &[SchedPiece], hold_max: Duration) -> Replay {
         Replay {
             pieces: pieces.iter().copied().filter(|p| p.len > 0).collect(),
+            rest_gap_us: 0,
             held: BytesMut::new(),
             held_at: Instant::now(),
             hold_max,
         }
+    }
+
+    /// The same replay, writing the first bytes past the schedule at least `gap_us` after its
+    /// last piece, so that the boundary after that piece reaches a reader that comes late.
+    pub fn with_rest_gap(mut self, gap_us: u64) -> Replay {
+        self.rest_gap_us = gap_us;
+        self
     }
 
     fn emit(
@@ -75,7 +85,8 @@ impl Replay {
             self.emit(p.len, arrival, p.gap_us, "replay", out);
         }
         if !self.held.is_empty() {
-            self.emit(self.held.len(), arrival, 0, "none", out);
+            let gap = std::mem::take(&mut self.rest_gap_us);
+            self.emit(self.held.len(), arrival, gap, "none", out);
         }
     }
 }
@@ -178,6 +189,22 @@ mod tests {
         assert_eq!(out.pieces.len(), 3);
         r.flush(now, &mut out);
         assert_eq!(out.pieces.len(), 3, "nothing held, nothing flushed");
+    }
+
+    #[test]
+    fn the_bytes_past_the_schedule_wait_the_rest_gap_once() {
+        let now = Instant::now();
+        let mut rng = ChaCha20Rng::seed_from_u64(0);
+        let mut r = Replay::new(&[sched(1, 0)], DEFAULT_HOLD_MAX).with_rest_gap(50_000);
+        let mut out = ToxicOutput::default();
+        r.push(now, piece(b"abcd", now), &mut rng, &mut out);
+        assert_eq!(seen(&out), [(1, 0, "replay"), (3, 50_000, "none")]);
+        r.push(now, piece(b"ef", now), &mut rng, &mut out);
+        assert_eq!(
+            seen(&out)[2],
+            (2, 0, "none"),
+            "later bytes follow as they come"
+        );
     }
 
     #[test]
