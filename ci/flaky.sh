@@ -67,6 +67,10 @@ DEFAULT_TESTS=(
   session_check::one_read_per_request_is_caught_by_every_cut_of_the_request
   session_check::a_client_that_reads_its_header_with_one_recv_is_caught_by_cut_down
   session_check::a_robust_server_passes_every_profile
+  # A failing cut minimised by replays, then replayed from the printed command.
+  session_cli::a_failing_cell_is_minimised_into_a_case_that_the_printed_repro_replays
+  session_cli::a_failing_client_cell_is_minimised_into_a_case_that_replay_reproduces
+  session_cli::a_framed_server_passes_and_a_one_read_server_fails_cut_up
 )
 
 RUNS=${FLAKY_RUNS:-20}
