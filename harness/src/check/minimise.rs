@@ -229,9 +229,9 @@ impl<R: Reproduce> Search<R> {
 
 /// Shrinks the schedule of connection 0 while `replay` still brings the failure back: the
 /// shortest prefix of pieces per direction, then the fewest split points within it (bytes past
-/// the schedule follow its last piece after a pause, see [`paced`]). Kept only when it fails on three more replays; else (or
-/// when `original` does not fail at all) `original` comes back. `replay` is handed every
-/// schedule [`paced`]; the schedule returned keeps the recorded gaps.
+/// the schedule follow its last piece after a pause, see [`paced`]). Kept only when it fails on
+/// three more replays; else (or when `original` does not fail at all) `original` comes back.
+/// `replay` is handed every schedule [`paced`]; the schedule returned keeps the recorded gaps.
 pub async fn shrink(
     original: &PieceSchedule,
     budget: Budget,

@@ -365,10 +365,10 @@ pub fn short_slices(short: bool) {
     let _ = short;
 }
 
-/// What the sweep's process keeps of the memory it frees ([`keep_freed_memory`]): up to this
-/// much at the top of the heap, and blocks up to the largest size glibc serves from its heap
-/// (32 MiB) taken from the heap rather than mapped on their own.
+/// Freed bytes the sweep's process keeps at the top of its heap ([`keep_freed_memory`]).
 const KEEP_FREED: i32 = 256 << 20;
+/// Blocks up to this size come from the heap rather than a mapping of their own: the largest
+/// glibc allows ([`keep_freed_memory`]).
 const HEAP_UP_TO: i32 = 32 << 20;
 
 /// Keeps memory the process frees for its next allocations instead of handing it back to the

@@ -104,6 +104,18 @@ fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
+impl Stream {
+    /// `pieces` of one connection and direction, the bytes past them following as they come.
+    pub fn new(conn: u64, dir: Direction, pieces: Vec<SchedPiece>) -> Stream {
+        Stream {
+            conn,
+            dir,
+            pieces,
+            rest_gap_us: 0,
+        }
+    }
+}
+
 /// Piece boundaries (and gaps) per connection and direction, to replay.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PieceSchedule {
@@ -126,18 +138,14 @@ impl PieceSchedule {
             .into_iter()
             .map(|((conn, dir), mut evs)| {
                 evs.sort_by_key(|e| e.offset);
-                Stream {
-                    conn,
-                    dir,
-                    rest_gap_us: 0,
-                    pieces: evs
-                        .iter()
-                        .map(|e| SchedPiece {
-                            len: e.len,
-                            gap_us: e.gap_us,
-                        })
-                        .collect(),
-                }
+                let pieces = evs
+                    .iter()
+                    .map(|e| SchedPiece {
+                        len: e.len,
+                        gap_us: e.gap_us,
+                    })
+                    .collect();
+                Stream::new(conn, dir, pieces)
             })
             .collect();
         PieceSchedule { streams }
@@ -148,34 +156,27 @@ impl PieceSchedule {
         self.streams.iter().find(|s| s.conn == conn && s.dir == dir)
     }
 
+    fn stream_mut(&mut self, conn: u64, dir: Direction) -> Option<&mut Stream> {
+        self.streams
+            .iter_mut()
+            .find(|s| s.conn == conn && s.dir == dir)
+    }
+
     pub fn pieces(&self, conn: u64, dir: Direction) -> Option<&[SchedPiece]> {
         self.stream(conn, dir).map(|s| &s.pieces[..])
     }
 
     /// Sets (replaces) the pieces of one connection and direction.
     pub fn set(&mut self, conn: u64, dir: Direction, pieces: Vec<SchedPiece>) {
-        match self
-            .streams
-            .iter_mut()
-            .find(|s| s.conn == conn && s.dir == dir)
-        {
+        match self.stream_mut(conn, dir) {
             Some(s) => s.pieces = pieces,
-            None => self.streams.push(Stream {
-                conn,
-                dir,
-                pieces,
-                rest_gap_us: 0,
-            }),
+            None => self.streams.push(Stream::new(conn, dir, pieces)),
         }
     }
 
     /// Merges piece `i` with piece `i + 1` (keeping the first's gap). False if there is none.
     pub fn merge_adjacent(&mut self, conn: u64, dir: Direction, i: usize) -> bool {
-        let Some(s) = self
-            .streams
-            .iter_mut()
-            .find(|s| s.conn == conn && s.dir == dir)
-        else {
+        let Some(s) = self.stream_mut(conn, dir) else {
             return false;
         };
         if i + 1 >= s.pieces.len() {
@@ -189,11 +190,7 @@ impl PieceSchedule {
     /// Cuts piece `i` in two, the first `at` bytes long (0 < at < len); the second keeps no
     /// gap. False if there is no such piece or cut.
     pub fn split_piece(&mut self, conn: u64, dir: Direction, i: usize, at: usize) -> bool {
-        let Some(s) = self
-            .streams
-            .iter_mut()
-            .find(|s| s.conn == conn && s.dir == dir)
-        else {
+        let Some(s) = self.stream_mut(conn, dir) else {
             return false;
         };
         match s.pieces.get_mut(i) {
